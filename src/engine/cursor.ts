@@ -1,0 +1,94 @@
+/**
+ * Cursors (CONTRACT §1, §5): an opaque, compact position in one product for one
+ * share — the next offset of every partition — bound to share and product by a MAC.
+ *
+ * Wire form: base64url( version | count | (partition, offset)* | mac[12] ), numbers as
+ * unsigned LEB128 varints. The MAC is HMAC-SHA-256 over share, product and payload,
+ * so a cursor from another share or product, or a tampered one, is refused.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto'
+import { GatewayError } from '../errors.js'
+import type { PartitionOffsets } from '../kafka/types.js'
+
+const VERSION = 1
+const MAC_BYTES = 12
+/** Far more than any real cursor (1000 partitions ≈ 7 KB encoded); refuses floods early. */
+export const MAX_CURSOR_LENGTH = 16384
+const MAX_PARTITIONS = 10000
+
+function writeVarint (out: number[], value: number): void {
+  let v = value
+  while (v >= 0x80) {
+    out.push((v % 0x80) | 0x80)
+    v = Math.floor(v / 0x80)
+  }
+  out.push(v)
+}
+
+function readVarint (buf: Buffer, pos: { i: number }): number {
+  let result = 0
+  let scale = 1
+  for (let shift = 0; shift < 8; shift++) {
+    if (pos.i >= buf.length) throw new Error('truncated')
+    const byte = buf[pos.i++] as number
+    result += (byte & 0x7f) * scale
+    if ((byte & 0x80) === 0) {
+      if (!Number.isSafeInteger(result)) throw new Error('offset too large')
+      return result
+    }
+    scale *= 0x80
+  }
+  throw new Error('varint too long')
+}
+
+export class CursorCodec {
+  constructor (private readonly key: Buffer) {}
+
+  private mac (shareId: string, product: string, payload: Buffer): Buffer {
+    return createHmac('sha256', this.key)
+      .update(shareId).update('\u0000').update(product).update('\u0000').update(payload)
+      .digest()
+      .subarray(0, MAC_BYTES)
+  }
+
+  encode (shareId: string, product: string, positions: PartitionOffsets): string {
+    const bytes: number[] = [VERSION]
+    const partitions = [...positions.keys()].sort((a, b) => a - b)
+    writeVarint(bytes, partitions.length)
+    for (const p of partitions) {
+      writeVarint(bytes, p)
+      writeVarint(bytes, positions.get(p) as number)
+    }
+    const payload = Buffer.from(bytes)
+    return Buffer.concat([payload, this.mac(shareId, product, payload)]).toString('base64url')
+  }
+
+  /** Throws GatewayError cursor_invalid for anything but a cursor we issued for this share and product. */
+  decode (shareId: string, product: string, cursor: string): PartitionOffsets {
+    const invalid = (why: string): GatewayError => new GatewayError('cursor_invalid', `cursor is invalid: ${why}`)
+    if (cursor.length === 0 || cursor.length > MAX_CURSOR_LENGTH || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid('not a cursor')
+    const raw = Buffer.from(cursor, 'base64url')
+    if (raw.length < 2 + MAC_BYTES) throw invalid('too short')
+    const payload = raw.subarray(0, raw.length - MAC_BYTES)
+    const mac = raw.subarray(raw.length - MAC_BYTES)
+    // Constant-time: a MAC must not be guessable byte by byte.
+    if (!timingSafeEqual(mac, this.mac(shareId, product, payload))) throw invalid('not issued for this share and product, or altered')
+    if (payload[0] !== VERSION) throw invalid('unknown version')
+    const positions: PartitionOffsets = new Map()
+    try {
+      const pos = { i: 1 }
+      const count = readVarint(payload, pos)
+      if (count > MAX_PARTITIONS) throw new Error('too many partitions')
+      for (let n = 0; n < count; n++) {
+        const partition = readVarint(payload, pos)
+        const offset = readVarint(payload, pos)
+        if (positions.has(partition)) throw new Error('duplicate partition')
+        positions.set(partition, offset)
+      }
+      if (pos.i !== payload.length) throw new Error('trailing bytes')
+    } catch (err) {
+      throw invalid((err as Error).message)
+    }
+    return positions
+  }
+}

@@ -1,0 +1,47 @@
+/** The messages of a stream (CONTRACT §5), identical on every transport. */
+
+export interface RecordEnvelope {
+  type: 'record'
+  product: string
+  partition: number
+  offset: number
+  timestamp: string
+  key: unknown
+  value: unknown
+  headers: Record<string, string>
+  policy_version: string
+  cursor: string
+}
+
+export interface GapMessage {
+  type: 'gap'
+  partition: number
+  from_offset: number
+  to_offset: number
+  reason: 'retention'
+  cursor?: string
+}
+
+export interface SkippedMessage {
+  type: 'skipped'
+  partition: number
+  offset: number
+  reason: 'schema'
+  cursor?: string
+}
+
+export interface ExpiringMessage { type: 'expiring', seconds: number }
+export interface RevokedMessage { type: 'revoked', reason: string }
+
+export type StreamMessage = RecordEnvelope | GapMessage | SkippedMessage | ExpiringMessage | RevokedMessage
+
+/** Why a stream ended, for logs, audit and metrics. */
+export type StreamEndReason =
+  | 'client_closed'
+  | 'shutdown'
+  | 'slow_consumer'
+  | 'revoked'
+  | 'token_expired'
+  | 'share_expired'
+  | 'kafka_failure'
+  | 'error'

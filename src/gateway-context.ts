@@ -1,0 +1,25 @@
+/**
+ * What the routes of one gateway instance share. Built once by gateway.ts; routes
+ * take what they need from it instead of importing singletons.
+ */
+import type { Config } from './config/config.js'
+import type { Catalog } from './catalog/types.js'
+import type { KafkaCluster } from './kafka/cluster.js'
+import type { TokenService } from './auth/tokens.js'
+import type { CursorCodec } from './engine/cursor.js'
+import type { StreamRegistry } from './engine/stream-registry.js'
+import type { Readiness } from './observability/readiness.js'
+import type { Logger } from './observability/logger.js'
+
+export interface GatewayContext {
+  readonly config: Readonly<Config>
+  readonly instanceId: string
+  readonly logger: Logger
+  readonly kafka: KafkaCluster
+  /** The current catalog (a function: policies reload without a restart). */
+  readonly catalog: () => Catalog
+  readonly tokens: TokenService
+  readonly cursors: CursorCodec
+  readonly streams: StreamRegistry
+  readonly readiness: Readiness
+}

@@ -1,0 +1,116 @@
+/**
+ * One gateway instance: config → keys, catalog, Kafka → two listeners; and the
+ * orderly shutdown (readiness fails first, streams end cleanly, readers leave their
+ * groups, listeners and Kafka clients close). Tests start it on port 0.
+ */
+import { randomBytes } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
+import type { Config } from './config/config.js'
+import { loadCatalog } from './catalog/load.js'
+import type { Catalog } from './catalog/types.js'
+import { GatewaySecret, loadOrCreateDevSecret } from './auth/gateway-secret.js'
+import { loadOrCreateDevSigningKeys, SigningKeys } from './auth/signing-keys.js'
+import { TokenService } from './auth/tokens.js'
+import { CursorCodec } from './engine/cursor.js'
+import { StreamRegistry } from './engine/stream-registry.js'
+import { KafkaCluster } from './kafka/cluster.js'
+import { createLogger, type Logger } from './observability/logger.js'
+import { Readiness } from './observability/readiness.js'
+import { buildAdminApp } from './http/admin-app.js'
+import { buildPartnerApp } from './http/partner-app.js'
+import type { GatewayContext } from './gateway-context.js'
+
+export interface Gateway {
+  readonly ctx: GatewayContext
+  readonly partner: FastifyInstance
+  readonly admin: FastifyInstance
+  /** Base URL of the partner listener as bound (port 0 resolved). */
+  readonly partnerUrl: string
+  readonly adminUrl: string
+  close: () => Promise<void>
+}
+
+export interface StartOptions {
+  logger?: Logger
+}
+
+async function loadKeys (config: Readonly<Config>, logger: Logger): Promise<SigningKeys> {
+  if (config.signingKeysFile !== undefined) return await SigningKeys.fromFile(config.signingKeysFile)
+  const dev = await loadOrCreateDevSigningKeys(config.devStateDir)
+  logger.warn({ file: dev.file, created: dev.created }, 'using development signing keys (set STREAMSHARE_SIGNING_KEYS in production)')
+  return dev.keys
+}
+
+async function loadSecret (config: Readonly<Config>, logger: Logger): Promise<GatewaySecret> {
+  if (config.gatewaySecret !== undefined) return new GatewaySecret(config.gatewaySecret)
+  logger.warn('using a development gateway secret (set STREAMSHARE_GATEWAY_SECRET in production)')
+  return new GatewaySecret(await loadOrCreateDevSecret(config.devStateDir))
+}
+
+function urlOf (app: FastifyInstance, tls: boolean): string {
+  const address = app.server.address()
+  if (address === null || typeof address === 'string') throw new Error('listener has no TCP address')
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  return `${tls ? 'https' : 'http'}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`
+}
+
+export async function startGateway (config: Readonly<Config>, options: StartOptions = {}): Promise<Gateway> {
+  const logger = options.logger ?? createLogger(config.logLevel)
+  const instanceId = randomBytes(6).toString('hex')
+  const log = logger.child({ instance: instanceId })
+
+  const catalog: Catalog = await loadCatalog(config.policiesDir)
+  log.info({ products: [...catalog.products.keys()], version: catalog.version }, 'policies loaded')
+  const keys = await loadKeys(config, log)
+  const secret = await loadSecret(config, log)
+  const tokens = new TokenService(keys, config.publicUrl)
+  const kafka = new KafkaCluster(config.kafka, log, instanceId)
+  const readiness = new Readiness(kafka, log)
+  readiness.markCatalogLoaded()
+
+  const ctx: GatewayContext = {
+    config,
+    instanceId,
+    logger: log,
+    kafka,
+    catalog: () => catalog,
+    tokens,
+    cursors: new CursorCodec(secret.key('cursor')),
+    streams: new StreamRegistry(),
+    readiness
+  }
+
+  // Start serving even if Kafka is down: /readyz says so, and probing goes on.
+  if (!await readiness.probeKafka()) log.warn('Kafka is not reachable yet; not ready until it is')
+  readiness.start()
+
+  const partner = buildPartnerApp(ctx)
+  const admin = buildAdminApp(ctx)
+  try {
+    await partner.listen({ host: config.host, port: config.port })
+    await admin.listen({ host: config.adminHost, port: config.adminPort })
+  } catch (err) {
+    await Promise.allSettled([partner.close(), admin.close(), kafka.close()])
+    readiness.stop()
+    throw err
+  }
+  const partnerUrl = urlOf(partner, config.tls !== undefined)
+  const adminUrl = urlOf(admin, false)
+  log.info({ partner: partnerUrl, admin: adminUrl }, 'gateway listening')
+
+  let closing: Promise<void> | undefined
+  const close = async (): Promise<void> => {
+    closing ??= (async () => {
+      log.info({ streams: ctx.streams.size }, 'shutting down')
+      readiness.markShuttingDown()
+      if (config.shutdownDelayMs > 0) await new Promise(resolve => setTimeout(resolve, config.shutdownDelayMs))
+      await ctx.streams.stopAll('shutdown')
+      await Promise.allSettled([partner.close(), admin.close()])
+      await kafka.close()
+      readiness.stop()
+      log.info('shut down')
+    })()
+    await closing
+  }
+  return { ctx, partner, admin, partnerUrl, adminUrl, close }
+}

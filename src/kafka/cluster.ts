@@ -1,0 +1,172 @@
+/**
+ * KafkaCluster: the gateway's one connection to Kafka — an admin client for
+ * metadata and offsets, an idempotent producer, and the factory for topic readers.
+ */
+import kafkajs, { type Admin, type Producer } from 'kafkajs'
+import { createKafkaClient, type KafkaClient } from './client.js'
+import { TopicReader, type TopicReaderOptions } from './reader.js'
+import type { OutgoingRecord, PartitionWatermarks, ProducedOffset, TopicSpec } from './types.js'
+import type { KafkaConfig } from '../config/config.js'
+import type { Logger } from '../observability/logger.js'
+
+const { Partitioners } = kafkajs
+
+export class KafkaCluster {
+  readonly client: KafkaClient
+  private readonly logger: Logger
+  private readonly groupPrefix: string
+  private admin: Admin | undefined
+  private adminConnecting: Promise<Admin> | undefined
+  private producer: Promise<Producer> | undefined
+  private readonly readers = new Set<TopicReader>()
+  private closed = false
+
+  constructor (config: KafkaConfig, logger: Logger, instanceId: string) {
+    this.logger = logger
+    this.client = createKafkaClient(config, logger)
+    this.groupPrefix = `${config.clientId}.${instanceId}`
+  }
+
+  private async connectedAdmin (): Promise<Admin> {
+    if (this.admin !== undefined) return this.admin
+    this.adminConnecting ??= (async () => {
+      const admin = this.client.admin({ retry: { retries: 3, initialRetryTime: 200 } })
+      try {
+        await admin.connect()
+      } catch (err) {
+        this.adminConnecting = undefined
+        throw err
+      }
+      this.admin = admin
+      return admin
+    })()
+    return await this.adminConnecting
+  }
+
+  /** Succeeds when a broker answers a metadata request within `timeoutMs`. */
+  async ping (timeoutMs: number): Promise<void> {
+    const admin = await withTimeout(this.connectedAdmin(), timeoutMs, 'Kafka connect')
+    await withTimeout(admin.describeCluster(), timeoutMs, 'Kafka describeCluster')
+  }
+
+  /** Creates missing topics; existing ones are left as they are. */
+  async ensureTopics (specs: TopicSpec[]): Promise<void> {
+    const admin = await this.connectedAdmin()
+    const existing = new Set(await admin.listTopics())
+    const missing = specs.filter(s => !existing.has(s.topic))
+    if (missing.length === 0) return
+    try {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map(s => ({
+          topic: s.topic,
+          numPartitions: s.partitions ?? 1,
+          replicationFactor: -1,
+          configEntries: Object.entries(s.config ?? {}).map(([name, value]) => ({ name, value }))
+        }))
+      })
+    } catch (err) {
+      // Another instance may have created it between list and create.
+      if ((err as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw err
+    }
+  }
+
+  async topicExists (topic: string): Promise<boolean> {
+    const admin = await this.connectedAdmin()
+    return (await admin.listTopics()).includes(topic)
+  }
+
+  async watermarks (topic: string): Promise<PartitionWatermarks[]> {
+    const admin = await this.connectedAdmin()
+    const offsets = await admin.fetchTopicOffsets(topic)
+    return offsets
+      .map(o => ({ partition: o.partition, low: Number(o.low), high: Number(o.high) }))
+      .sort((a, b) => a.partition - b.partition)
+  }
+
+  /** First offset whose timestamp is >= `timestampMs`, per partition (the high watermark if none). */
+  async offsetsForTimestamp (topic: string, timestampMs: number): Promise<Map<number, number>> {
+    const admin = await this.connectedAdmin()
+    const [byTime, marks] = await Promise.all([admin.fetchTopicOffsetsByTimestamp(topic, timestampMs), this.watermarks(topic)])
+    const result = new Map<number, number>()
+    for (const { partition, high } of marks) {
+      const found = byTime.find(o => o.partition === partition)
+      const offset = found === undefined ? -1 : Number(found.offset)
+      result.set(partition, offset < 0 ? high : offset)
+    }
+    return result
+  }
+
+  private async connectedProducer (): Promise<Producer> {
+    this.producer ??= (async () => {
+      const producer = this.client.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        // Idempotence needs unbounded retries (kafkajs warns otherwise); callers bound
+        // the time they wait with withTimeout instead.
+        retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 2000 },
+        createPartitioner: Partitioners.DefaultPartitioner
+      })
+      await producer.connect()
+      return producer
+    })()
+    try {
+      return await this.producer
+    } catch (err) {
+      this.producer = undefined
+      throw err
+    }
+  }
+
+  /** Appends records to one topic (acks=all, idempotent); returns the base offset per partition. */
+  async produce (topic: string, records: OutgoingRecord[]): Promise<ProducedOffset[]> {
+    const producer = await this.connectedProducer()
+    const result = await producer.send({
+      topic,
+      acks: -1,
+      messages: records.map(r => ({
+        key: r.key ?? null,
+        value: r.value,
+        ...(r.headers === undefined ? {} : { headers: r.headers }),
+        ...(r.partition === undefined ? {} : { partition: r.partition })
+      }))
+    })
+    // One base offset per partition touched; records of one partition get consecutive offsets.
+    return result.map(r => ({ partition: r.partition, offset: Number(r.baseOffset) }))
+  }
+
+  async openReader (options: Omit<TopicReaderOptions, 'groupPrefix'>): Promise<TopicReader> {
+    if (this.closed) throw new Error('Kafka cluster client is closed')
+    const reader = await TopicReader.open(this.client, this.logger, { ...options, groupPrefix: this.groupPrefix })
+    this.readers.add(reader)
+    const close = reader.close.bind(reader)
+    reader.close = async () => { this.readers.delete(reader); await close() }
+    return reader
+  }
+
+  /** Closes every reader (they leave their groups), the producer and the admin client. */
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    await Promise.allSettled([...this.readers].map(async r => { await r.close() }))
+    const producer = this.producer
+    this.producer = undefined
+    await Promise.allSettled([
+      producer?.then(async p => { await p.disconnect() }),
+      this.admin?.disconnect()
+    ])
+  }
+}
+
+export async function withTimeout<T> (promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`${what} timed out after ${ms} ms`)) }, ms) })
+    ])
+  } finally {
+    if (timer !== undefined) clearTimeout(timer)
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * TopicReader: reads one topic from explicit per-partition offsets and never commits.
+ *
+ * kafkajs has no manual partition assignment (kafkajs#373), so each reader is the only
+ * member of a private consumer group. The group has no committed offsets, so every
+ * (re)join would start from the reset position; instead, on every GROUP_JOIN we seek
+ * each partition to the next offset we have not yet handed out. That makes the
+ * reader exact across rebalances, consumer crashes and broker restarts: no gap, no
+ * duplicate, no silent jump.
+ */
+import { randomUUID } from 'node:crypto'
+import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs'
+import type { KafkaClient } from './client.js'
+import type { KafkaRecord, PartitionOffsets } from './types.js'
+import type { Logger } from '../observability/logger.js'
+
+export interface TopicReaderOptions {
+  topic: string
+  /** Next offset to read per partition. Partitions not listed start at the earliest offset. */
+  start: PartitionOffsets
+  /** Called with each fetched batch, in offset order per partition; awaited before the next. */
+  onRecords: (records: KafkaRecord[]) => void | Promise<void>
+  /** The reader stopped for good (not called on close()). */
+  onFailure?: (err: Error) => void
+  /** Identifies the reader's purpose in its group id (diagnostics only). */
+  label: string
+  groupPrefix: string
+  /** Broker-side wait for new data. Bounds how long close() may take. */
+  maxWaitMs?: number
+}
+
+export function toKafkaRecord (topic: string, partition: number, m: KafkaMessage): KafkaRecord {
+  return {
+    topic,
+    partition,
+    offset: Number(m.offset),
+    timestamp: Number(m.timestamp),
+    key: m.key ?? null,
+    value: m.value ?? null,
+    headers: (m.headers ?? {}) as KafkaRecord['headers']
+  }
+}
+
+export class TopicReader {
+  readonly topic: string
+  readonly groupId: string
+  /** Next offset to deliver per partition: advanced only after onRecords returned. */
+  readonly positions: PartitionOffsets
+  private readonly consumer: Consumer
+  private readonly logger: Logger
+  private closed = false
+
+  private constructor (kafka: KafkaClient, logger: Logger, private readonly options: TopicReaderOptions) {
+    this.topic = options.topic
+    this.groupId = `${options.groupPrefix}.${options.label}.${randomUUID()}`
+    this.positions = new Map(options.start)
+    this.logger = logger.child({ component: 'reader', topic: options.topic })
+    this.consumer = kafka.consumer({
+      groupId: this.groupId,
+      allowAutoTopicCreation: false,
+      sessionTimeout: 30000,
+      heartbeatInterval: 3000,
+      maxWaitTimeInMs: options.maxWaitMs ?? 1000,
+      retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 5000 }
+    })
+  }
+
+  static async open (kafka: KafkaClient, logger: Logger, options: TopicReaderOptions): Promise<TopicReader> {
+    const reader = new TopicReader(kafka, logger, options)
+    await reader.start()
+    return reader
+  }
+
+  private async start (): Promise<void> {
+    const { consumer, topic } = this
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      const assigned = event.payload.memberAssignment[topic] ?? []
+      for (const partition of assigned) {
+        const next = this.positions.get(partition)
+        // Unknown partition: it appeared after we started, so all of it is new.
+        consumer.seek({ topic, partition, offset: next === undefined ? '-2' : String(next) })
+      }
+    })
+    consumer.on(consumer.events.CRASH, (event) => {
+      const { error, restart } = event.payload
+      this.logger.warn({ err: error, restart }, 'topic reader crashed')
+      if (!restart && !this.closed) this.options.onFailure?.(error)
+    })
+    await consumer.connect()
+    await consumer.subscribe({ topics: [topic], fromBeginning: true })
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: true,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: async (payload) => { await this.handleBatch(payload) }
+    })
+  }
+
+  private async handleBatch ({ batch, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    if (!isRunning() || isStale() || this.closed) return
+    const { partition } = batch
+    const records: KafkaRecord[] = []
+    const expected = this.positions.get(partition)
+    for (const m of batch.messages) {
+      const record = toKafkaRecord(batch.topic, partition, m)
+      // A refetch after a rebalance can overlap what we already delivered.
+      if (expected !== undefined && record.offset < expected) continue
+      records.push(record)
+    }
+    if (records.length > 0) await this.options.onRecords(records)
+    if (this.closed || isStale()) return
+    // lastOffset covers trailing control records (transaction markers) too.
+    const last = Number(batch.lastOffset())
+    const current = this.positions.get(partition) ?? 0
+    if (last + 1 > current) this.positions.set(partition, last + 1)
+  }
+
+  pause (): void {
+    if (!this.closed) this.consumer.pause([{ topic: this.topic }])
+  }
+
+  resume (): void {
+    if (!this.closed) this.consumer.resume([{ topic: this.topic }])
+  }
+
+  /** Leaves the group (it has no committed offsets, so the broker forgets it). */
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    try {
+      await this.consumer.disconnect()
+    } catch (err) {
+      this.logger.debug({ err }, 'reader disconnect failed')
+    }
+  }
+}

@@ -1,0 +1,236 @@
+/**
+ * The first end-to-end path against the real broker: SSE and NDJSON streams,
+ * authentication, scopes, errors, cursors.
+ */
+import t from 'tap'
+import { request } from 'undici'
+import { SignJWT, generateKeyPair } from 'jose'
+import { testKafka } from '../helpers/kafka.js'
+import { policiesWithTopics } from '../helpers/policies.js'
+import { startTestGateway } from '../helpers/gateway.js'
+import { isStream, StreamClient } from '../helpers/stream-client.js'
+import { DemoDataGenerator } from '../../src/dev/demo-data.js'
+
+const kafka = testKafka()
+t.teardown(async () => { await kafka.close() })
+
+const ordersTopic = await kafka.createTopic('orders', 3)
+const shipmentsTopic = await kafka.createTopic('shipments', 2)
+const policiesDir = await policiesWithTopics({ orders: ordersTopic, shipments: shipmentsTopic })
+const gw = await startTestGateway(t, { policiesDir })
+const demo = new DemoDataGenerator(7)
+const readOrders = await gw.token(['read:orders', 'read:shipments'])
+
+async function openOk (path: string, options: Parameters<typeof StreamClient.open>[1]): Promise<StreamClient> {
+  const s = await StreamClient.open(gw.partnerUrl + path, options)
+  if (!isStream(s)) throw new Error(`expected a stream, got ${s.status}: ${JSON.stringify(s.problem)}`)
+  t.teardown(() => { s.close() })
+  return s
+}
+
+t.test('NDJSON client receives records produced after it connected, in the contract envelope', async t => {
+  const stream = await openOk('/v1/streams/orders', { token: readOrders, format: 'ndjson' })
+  t.equal(stream.status, 200)
+  t.match(stream.headers['content-type'], /^application\/x-ndjson/)
+  t.equal(stream.headers['cache-control'], 'no-cache, no-store')
+  const orders = [demo.order(), demo.order(), demo.order()]
+  await kafka.produceRaw(ordersTopic, orders.map(o => ({ key: o.key, value: JSON.stringify(o.value), partition: 1 })))
+  const got = await stream.waitFor(3)
+  t.same(got.map(m => m.data.key), orders.map(o => o.key), 'in offset order')
+  const first = got[0]!.data
+  t.same(Object.keys(first).sort(), ['cursor', 'headers', 'key', 'offset', 'partition', 'policy_version', 'product', 'timestamp', 'type', 'value'])
+  t.equal(first.type, 'record')
+  t.equal(first.product, 'orders')
+  t.equal(first.partition, 1)
+  t.equal(typeof first.offset, 'number')
+  t.match(first.timestamp, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/)
+  t.equal(first.value.order_id, orders[0]!.value.order_id)
+  t.same(first.headers, {}, 'no Kafka headers unless a policy allows them')
+  t.match(first.cursor, /^[A-Za-z0-9_-]+$/)
+  t.equal(got[1]!.data.offset, first.offset + 1)
+})
+
+t.test('SSE client receives records with id: <cursor> and event: record', async t => {
+  const stream = await openOk('/v1/streams/shipments', { token: readOrders, format: 'sse' })
+  t.match(stream.headers['content-type'], /^text\/event-stream/)
+  t.equal(stream.headers['x-accel-buffering'], 'no')
+  const order = demo.order()
+  const shipment = demo.shipment()!
+  await kafka.produceRaw(shipmentsTopic, [{ key: shipment.key, value: JSON.stringify(shipment.value) }])
+  const [msg] = await stream.waitFor(1)
+  t.equal(msg!.event, 'record')
+  t.equal(msg!.id, msg!.data.cursor, 'SSE id is the resume cursor')
+  t.equal(msg!.data.value.shipment_id, shipment.value.shipment_id)
+  t.equal(stream.retry, 3000, 'retry: is set')
+  t.ok(order)
+})
+
+t.test('format from ?format= and from Accept; unacceptable Accept is 406', async t => {
+  const sse = await openOk('/v1/streams/orders?format=sse', { token: readOrders })
+  t.equal(sse.format, 'sse')
+  sse.close()
+  const plain = await openOk('/v1/streams/orders', { token: readOrders })
+  t.equal(plain.format, 'ndjson', 'no Accept → NDJSON')
+  plain.close()
+  const res = await StreamClient.open(gw.partnerUrl + '/v1/streams/orders', { token: readOrders, headers: { accept: 'text/html' } })
+  t.notOk(isStream(res))
+  if (!isStream(res)) {
+    t.equal(res.status, 406)
+    t.equal(res.problem.code, 'not_acceptable')
+  }
+})
+
+t.test('from=earliest replays what is already there; a cursor resumes exactly after it', async t => {
+  const topicRecords = [demo.order(), demo.order(), demo.order(), demo.order()]
+  const topic = await kafka.createTopic('resume', 1)
+  const dir = await policiesWithTopics({ orders: topic })
+  const g2 = await startTestGateway(t, { policiesDir: dir })
+  const token = await g2.token(['read:orders'])
+  await kafka.produceRaw(topic, topicRecords.map(o => ({ key: o.key, value: JSON.stringify(o.value) })))
+  const s1 = await StreamClient.open(g2.partnerUrl + '/v1/streams/orders?from=earliest', { token })
+  if (!isStream(s1)) throw new Error('no stream')
+  const firstTwo = await s1.waitFor(2)
+  s1.close()
+  t.same(firstTwo.map(m => m.data.offset), [0, 1])
+  const cursor = firstTwo[1]!.data.cursor as string
+  const s2 = await StreamClient.open(g2.partnerUrl + `/v1/streams/orders?from=${cursor}`, { token })
+  if (!isStream(s2)) throw new Error('no stream')
+  t.teardown(() => { s2.close() })
+  const rest = await s2.waitFor(2)
+  t.same(rest.map(m => m.data.offset), [2, 3], 'resumes right after the cursor: no gap, no duplicate')
+  t.same(rest.map(m => m.data.key), topicRecords.slice(2).map(r => r.key))
+
+  // SSE: Last-Event-ID wins over from.
+  const s3 = await StreamClient.open(g2.partnerUrl + '/v1/streams/orders?from=earliest', { token, format: 'sse', headers: { 'last-event-id': firstTwo[0]!.data.cursor } })
+  if (!isStream(s3)) throw new Error('no stream')
+  t.teardown(() => { s3.close() })
+  const fromId = await s3.waitFor(1)
+  t.equal(fromId[0]!.data.offset, 1, 'Last-Event-ID resumes after that event')
+})
+
+t.test('a record that fails the product schema is withheld and announced as skipped', async t => {
+  const stream = await openOk('/v1/streams/orders', { token: readOrders })
+  const good = demo.order()
+  await kafka.produceRaw(ordersTopic, [
+    { key: 'bad-1', value: '{not json', partition: 0 },
+    { key: 'bad-2', value: JSON.stringify({ order_id: 'nope' }), partition: 0 },
+    { key: good.key, value: JSON.stringify(good.value), partition: 0 }
+  ])
+  const got = await stream.waitFor(3)
+  t.same(got.map(m => m.data.type), ['skipped', 'skipped', 'record'])
+  t.same(Object.keys(got[0]!.data).sort(), ['cursor', 'offset', 'partition', 'reason', 'type'])
+  t.equal(got[0]!.data.reason, 'schema')
+  t.notMatch(JSON.stringify(got[1]!.data), /nope/, 'the withheld value is not echoed')
+  t.equal(got[2]!.data.key, good.key)
+})
+
+t.test('no token → 401 token_missing with WWW-Authenticate', async t => {
+  const res = await request(gw.partnerUrl + '/v1/streams/orders')
+  t.equal(res.statusCode, 401)
+  t.match(res.headers['content-type'], /^application\/problem\+json/)
+  t.match(res.headers['www-authenticate'], /^Bearer .*error="invalid_token"/)
+  const body = await res.body.json() as Record<string, unknown>
+  t.same(Object.keys(body).sort(), ['code', 'detail', 'status', 'title', 'type'])
+  t.equal(body.code, 'token_missing')
+  t.equal(body.status, 401)
+})
+
+t.test('bad signature → 401 token_invalid', async t => {
+  const [header, payload] = readOrders.split('.')
+  const { privateKey } = await generateKeyPair('ES256')
+  // Same header (our kid) and claims, signed by a key that is not ours.
+  const forged = await new SignJWT(JSON.parse(Buffer.from(payload!, 'base64url').toString()))
+    .setProtectedHeader(JSON.parse(Buffer.from(header!, 'base64url').toString()))
+    .sign(privateKey)
+  for (const token of [forged, `${header}.${payload}.AAAA`, 'not-a-jwt', readOrders.slice(0, -2)]) {
+    const res = await request(gw.partnerUrl + '/v1/streams/orders', { headers: { authorization: `Bearer ${token}` } })
+    t.equal(res.statusCode, 401)
+    const body = await res.body.json() as Record<string, unknown>
+    t.equal(body.code, 'token_invalid')
+    t.match(res.headers['www-authenticate'], /error="invalid_token"/)
+  }
+})
+
+t.test('expired token → 401 token_expired', async t => {
+  const [, payload] = readOrders.split('.')
+  const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString())
+  const expired = await new SignJWT({ ...claims, iat: claims.iat - 7200, exp: Math.floor(Date.now() / 1000) - 60 })
+    .setProtectedHeader({ alg: 'ES256', kid: gw.ctx.tokens.signingKeys.signingKid, typ: 'at+jwt' })
+    .sign(gw.ctx.tokens.signingKeys.signingKey)
+  const res = await request(gw.partnerUrl + '/v1/streams/orders', { headers: { authorization: `Bearer ${expired}` } })
+  t.equal(res.statusCode, 401)
+  t.equal((await res.body.json() as { code: string }).code, 'token_expired')
+})
+
+t.test('token in the query string is refused', async t => {
+  const res = await request(gw.partnerUrl + `/v1/streams/orders?access_token=${readOrders}`)
+  t.equal(res.statusCode, 401)
+  t.equal((await res.body.json() as { code: string }).code, 'token_invalid')
+})
+
+t.test('token without the product scope → 403 scope_missing', async t => {
+  const shipmentsOnly = await gw.token(['read:shipments'])
+  const res = await request(gw.partnerUrl + '/v1/streams/orders', { headers: { authorization: `Bearer ${shipmentsOnly}` } })
+  t.equal(res.statusCode, 403)
+  const body = await res.body.json() as Record<string, unknown>
+  t.equal(body.code, 'scope_missing')
+  const writeOnly = await gw.token(['write:orders'])
+  const res2 = await request(gw.partnerUrl + '/v1/streams/orders', { headers: { authorization: `Bearer ${writeOnly}` } })
+  t.equal(res2.statusCode, 403, 'write does not imply read')
+  await res2.body.dump()
+})
+
+t.test('unknown product → 404 product_unknown', async t => {
+  const res = await request(gw.partnerUrl + '/v1/streams/no-such-product', { headers: { authorization: `Bearer ${readOrders}` } })
+  t.equal(res.statusCode, 404)
+  t.equal((await res.body.json() as { code: string }).code, 'product_unknown')
+})
+
+t.test('a tampered or foreign cursor → 400 cursor_invalid', async t => {
+  const stream = await openOk('/v1/streams/orders?from=earliest', { token: readOrders })
+  const [m] = await stream.waitFor(1)
+  stream.close()
+  const cursor = m!.data.cursor as string
+  const tampered = cursor.slice(0, 3) + (cursor[3] === 'A' ? 'B' : 'A') + cursor.slice(4)
+  const otherShare = await gw.token(['read:orders'], { shareId: 'another-share' })
+  const cases: Array<[string, string, string]> = [
+    ['tampered', tampered, readOrders],
+    ['garbage', 'x', readOrders],
+    ['other share', cursor, otherShare]
+  ]
+  for (const [name, from, token] of cases) {
+    const res = await request(gw.partnerUrl + `/v1/streams/orders?from=${encodeURIComponent(from)}`, { headers: { authorization: `Bearer ${token}` } })
+    t.equal(res.statusCode, 400, name)
+    t.equal((await res.body.json() as { code: string }).code, 'cursor_invalid', name)
+  }
+  const res = await request(gw.partnerUrl + `/v1/streams/shipments?from=${cursor}`, { headers: { authorization: `Bearer ${readOrders}` } })
+  t.equal(res.statusCode, 400, 'cursor of another product')
+  await res.body.dump()
+})
+
+t.test('JWKS holds public keys only; health endpoints answer', async t => {
+  const res = await request(gw.partnerUrl + '/.well-known/jwks.json')
+  t.equal(res.statusCode, 200)
+  const jwks = await res.body.json() as { keys: Array<Record<string, unknown>> }
+  t.ok(jwks.keys.length >= 1)
+  for (const key of jwks.keys) {
+    t.equal(key.d, undefined, 'no private part')
+    t.equal(key.kty, 'EC')
+    t.equal(key.alg, 'ES256')
+    t.type(key.kid, 'string')
+  }
+  const live = await request(gw.partnerUrl + '/livez')
+  t.equal(live.statusCode, 200)
+  await live.body.dump()
+  const ready = await request(gw.adminUrl + '/readyz')
+  t.equal(ready.statusCode, 200)
+  t.match(await ready.body.json(), { status: 'ready', checks: { kafka: { ok: true }, policies: { ok: true } } })
+})
+
+t.test('the process keeps serving after every bad request', async t => {
+  const stream = await openOk('/v1/streams/orders', { token: readOrders })
+  const order = demo.order()
+  await kafka.produceRaw(ordersTopic, [{ key: order.key, value: JSON.stringify(order.value), partition: 2 }])
+  const [m] = await stream.waitFor(1)
+  t.equal(m!.data.key, order.key)
+})
