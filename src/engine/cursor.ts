@@ -69,6 +69,8 @@ export class CursorCodec {
     if (cursor.length === 0 || cursor.length > MAX_CURSOR_LENGTH || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid('not a cursor')
     const raw = Buffer.from(cursor, 'base64url')
     if (raw.length < 2 + MAC_BYTES) throw invalid('too short')
+    // Base64 decoding drops stray trailing bits: accept only the one canonical spelling.
+    if (raw.toString('base64url') !== cursor) throw invalid('not canonical')
     const payload = raw.subarray(0, raw.length - MAC_BYTES)
     const mac = raw.subarray(raw.length - MAC_BYTES)
     // Constant-time: a MAC must not be guessable byte by byte.
