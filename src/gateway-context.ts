@@ -10,6 +10,10 @@ import type { CursorCodec } from './engine/cursor.js'
 import type { StreamRegistry } from './engine/stream-registry.js'
 import type { Readiness } from './observability/readiness.js'
 import type { Logger } from './observability/logger.js'
+import type { AuditLog } from './observability/audit.js'
+import type { ShareRegistry } from './registry/share-registry.js'
+import type { UsageTracker } from './engine/usage.js'
+import type { ShareService } from './registry/share-service.js'
 
 export interface GatewayContext {
   readonly config: Readonly<Config>
@@ -22,4 +26,9 @@ export interface GatewayContext {
   readonly cursors: CursorCodec
   readonly streams: StreamRegistry
   readonly readiness: Readiness
+  readonly registry: ShareRegistry
+  readonly audit: AuditLog
+  readonly usage: UsageTracker
+  /** Admin operations on partners, shares and tokens. */
+  readonly shares: ShareService
 }

@@ -1,7 +1,8 @@
 /**
- * One gateway instance: config → keys, catalog, Kafka → two listeners; and the
- * orderly shutdown (readiness fails first, streams end cleanly, readers leave their
- * groups, listeners and Kafka clients close). Tests start it on port 0.
+ * One gateway instance: config → keys, catalog, Kafka, share registry → two
+ * listeners; and the orderly shutdown (readiness fails first, streams end cleanly,
+ * readers leave their groups, listeners and Kafka clients close). Tests start it
+ * on port 0.
  */
 import { randomBytes } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
@@ -13,9 +14,14 @@ import { loadOrCreateDevSigningKeys, SigningKeys } from './auth/signing-keys.js'
 import { TokenService } from './auth/tokens.js'
 import { CursorCodec } from './engine/cursor.js'
 import { StreamRegistry } from './engine/stream-registry.js'
+import { UsageTracker } from './engine/usage.js'
 import { KafkaCluster } from './kafka/cluster.js'
+import { AuditLog } from './observability/audit.js'
 import { createLogger, type Logger } from './observability/logger.js'
 import { Readiness } from './observability/readiness.js'
+import { ShareRegistry } from './registry/share-registry.js'
+import { StreamGuard } from './registry/stream-guard.js'
+import { ShareService } from './registry/share-service.js'
 import { buildAdminApp } from './http/admin-app.js'
 import { buildPartnerApp } from './http/partner-app.js'
 import type { GatewayContext } from './gateway-context.js'
@@ -27,11 +33,15 @@ export interface Gateway {
   /** Base URL of the partner listener as bound (port 0 resolved). */
   readonly partnerUrl: string
   readonly adminUrl: string
+  /** Resolves once the registry is loaded (the instance can serve streams). */
+  readonly registryLoaded: Promise<void>
   close: () => Promise<void>
 }
 
 export interface StartOptions {
   logger?: Logger
+  /** Resolve only once the registry is loaded (tests, dev). Default: serve at once, readiness says when. */
+  waitForRegistry?: boolean
 }
 
 async function loadKeys (config: Readonly<Config>, logger: Logger): Promise<SigningKeys> {
@@ -54,6 +64,8 @@ function urlOf (app: FastifyInstance, tls: boolean): string {
   return `${tls ? 'https' : 'http'}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`
 }
 
+const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+
 export async function startGateway (config: Readonly<Config>, options: StartOptions = {}): Promise<Gateway> {
   const logger = options.logger ?? createLogger(config.logLevel)
   const instanceId = randomBytes(6).toString('hex')
@@ -66,7 +78,16 @@ export async function startGateway (config: Readonly<Config>, options: StartOpti
   const tokens = new TokenService(keys, config.publicUrl)
   const kafka = new KafkaCluster(config.kafka, log, instanceId)
   const readiness = new Readiness(kafka, log)
-  readiness.markCatalogLoaded()
+  const registry = new ShareRegistry({ kafka, logger: log, maxFeedSilenceMs: config.registryMaxSilenceMs })
+  const streams = new StreamRegistry()
+  // Ends streams whose access ends; it lives as long as its registry listeners.
+  new StreamGuard(registry, streams, log) // eslint-disable-line no-new
+  const audit = new AuditLog(kafka, log, instanceId)
+  readiness.addCheck('policies', () => ({ ok: true, detail: `version ${catalog.version}` }))
+  readiness.addCheck('registry', () => registry.current
+    ? { ok: true, detail: 'current' }
+    : { ok: false, detail: registry.loaded ? `feed silent for ${Math.round(registry.feedSilenceMs / 1000)} s` : 'loading' })
+  if (config.adminToken === undefined) log.warn('STREAMSHARE_ADMIN_TOKEN is not set: every admin API call is refused with 401')
 
   const ctx: GatewayContext = {
     config,
@@ -76,13 +97,33 @@ export async function startGateway (config: Readonly<Config>, options: StartOpti
     catalog: () => catalog,
     tokens,
     cursors: new CursorCodec(secret.key('cursor')),
-    streams: new StreamRegistry(),
-    readiness
+    streams,
+    readiness,
+    registry,
+    audit,
+    usage: new UsageTracker(),
+    shares: new ShareService(registry, () => catalog, tokens, audit, config.tokenTtlSeconds)
   }
 
-  // Start serving even if Kafka is down: /readyz says so, and probing goes on.
+  // Serve even if Kafka is down: /readyz says so, and the registry keeps trying.
   if (!await readiness.probeKafka()) log.warn('Kafka is not reachable yet; not ready until it is')
   readiness.start()
+
+  let closed = false
+  const registryLoaded = (async () => {
+    for (let attempt = 1; !closed; attempt++) {
+      try {
+        await audit.start()
+        await registry.start()
+        return
+      } catch (err) {
+        if (closed) return
+        log.warn({ err, attempt }, 'cannot load the share registry yet; retrying')
+        await registry.stop()
+        await sleep(Math.min(10_000, 500 * attempt))
+      }
+    }
+  })()
 
   const partner = buildPartnerApp(ctx)
   const admin = buildAdminApp(ctx)
@@ -90,7 +131,8 @@ export async function startGateway (config: Readonly<Config>, options: StartOpti
     await partner.listen({ host: config.host, port: config.port })
     await admin.listen({ host: config.adminHost, port: config.adminPort })
   } catch (err) {
-    await Promise.allSettled([partner.close(), admin.close(), kafka.close()])
+    closed = true
+    await Promise.allSettled([partner.close(), admin.close(), registry.stop(), kafka.close()])
     readiness.stop()
     throw err
   }
@@ -101,16 +143,20 @@ export async function startGateway (config: Readonly<Config>, options: StartOpti
   let closing: Promise<void> | undefined
   const close = async (): Promise<void> => {
     closing ??= (async () => {
-      log.info({ streams: ctx.streams.size }, 'shutting down')
+      closed = true
+      log.info({ streams: streams.size }, 'shutting down')
       readiness.markShuttingDown()
-      if (config.shutdownDelayMs > 0) await new Promise(resolve => setTimeout(resolve, config.shutdownDelayMs))
-      await ctx.streams.stopAll('shutdown')
+      if (config.shutdownDelayMs > 0) await sleep(config.shutdownDelayMs)
+      await streams.stopAll('shutdown')
       await Promise.allSettled([partner.close(), admin.close()])
+      await audit.drain()
+      await registry.stop()
       await kafka.close()
       readiness.stop()
       log.info('shut down')
     })()
     await closing
   }
-  return { ctx, partner, admin, partnerUrl, adminUrl, close }
+  if (options.waitForRegistry === true) await registryLoaded
+  return { ctx, partner, admin, partnerUrl, adminUrl, registryLoaded, close }
 }

@@ -31,13 +31,7 @@ fi
 
 command -v java >/dev/null || { say "java not found: install a JDK 17+"; exit 1; }
 
-if [ ! -f "$lib/kafka_2.13.stamp" ] || [ "$here/pom.xml" -nt "$lib/kafka_2.13.stamp" ]; then
-  command -v mvn >/dev/null || { say "mvn not found: install Maven to fetch the broker jars"; exit 1; }
-  say "fetching the Kafka broker jars from Maven Central (first run only)"
-  rm -rf "$lib"
-  mvn -q -B -f "$here/pom.xml" package >&2
-  touch "$lib/kafka_2.13.stamp"
-fi
+"$here/fetch.sh"
 
 mkdir -p "$data/log" "$logs"
 config="$data/server.properties"

@@ -40,8 +40,16 @@ export type StreamEndReason =
   | 'client_closed'
   | 'shutdown'
   | 'slow_consumer'
-  | 'revoked'
+  | 'share_revoked'
+  | 'token_revoked'
+  | 'product_removed'
+  | 'partner_deleted'
   | 'token_expired'
   | 'share_expired'
   | 'kafka_failure'
   | 'error'
+
+/** End reasons that tell the client its access ended: a `revoked` message goes out first. */
+export const ACCESS_END_REASONS: ReadonlySet<StreamEndReason> = new Set([
+  'share_revoked', 'token_revoked', 'product_removed', 'partner_deleted', 'token_expired', 'share_expired'
+])

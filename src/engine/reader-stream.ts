@@ -1,7 +1,8 @@
 /**
  * ReaderStream: one subscription fed by its own TopicReader, from explicit
  * per-partition start offsets. Every delivered message carries the cursor that
- * resumes right after it.
+ * resumes right after it. Access changes (revocation, expiry) end it through
+ * stop(); a `revoked` message is the last thing the client then receives.
  */
 import { randomUUID } from 'node:crypto'
 import type { KafkaCluster } from '../kafka/cluster.js'
@@ -9,10 +10,12 @@ import type { KafkaRecord, PartitionOffsets } from '../kafka/types.js'
 import type { TopicReader } from '../kafka/reader.js'
 import type { Product } from '../catalog/types.js'
 import type { Logger } from '../observability/logger.js'
+import type { AuditLog } from '../observability/audit.js'
 import type { CursorCodec } from './cursor.js'
-import type { RecordEnvelope, SkippedMessage, StreamEndReason, StreamMessage } from './messages.js'
+import { ACCESS_END_REASONS, type RecordEnvelope, type SkippedMessage, type StreamEndReason, type StreamMessage } from './messages.js'
 import { decodeRecord } from './record-decoder.js'
 import type { OpenStream, StreamRegistry } from './stream-registry.js'
+import type { UsageTracker } from './usage.js'
 
 /** Where a stream's messages go: an HTTP response, later a WebSocket subscription. */
 export interface MessageSink {
@@ -21,50 +24,72 @@ export interface MessageSink {
   send: (message: StreamMessage, json: string, id?: string) => boolean
   waitWritable: () => Promise<void>
   end: (last?: { message: StreamMessage, json: string }) => void
+  /** Drops the connection without a clean end (slow consumer). */
+  destroy: () => void
+}
+
+export interface StreamIdentity {
+  shareId: string
+  partnerId: string
+  jti: string
+  tokenExpiresAt: number
+  policy: string
+  policyVersion: string
 }
 
 export interface ReaderStreamOptions {
   kafka: KafkaCluster
   product: Product
-  shareId: string
-  jti: string
+  identity: StreamIdentity
   transport: string
-  policyVersion: string
+  /** How the client asked to start (for the audit): latest, earliest, a time, or "cursor". */
+  from: string
   start: PartitionOffsets
   cursors: CursorCodec
   sink: MessageSink
   registry: StreamRegistry
+  usage: UsageTracker
+  audit: AuditLog
   logger: Logger
 }
 
 export class ReaderStream implements OpenStream {
   readonly id = randomUUID()
   readonly shareId: string
+  readonly partnerId: string
   readonly jti: string
+  readonly tokenExpiresAt: number
   readonly product: string
   readonly transport: string
   /** Next offset per partition, as the client will have it after the last message sent. */
   private readonly positions: PartitionOffsets
+  private readonly offsets = new Map<number, { first: number, last: number }>()
   private reader: TopicReader | undefined
   private stopped = false
   private delivered = 0
+  private deliveredBytes = 0
   private skipped = 0
   private readonly logger: Logger
   private readonly openedAt = Date.now()
 
   constructor (private readonly options: ReaderStreamOptions) {
-    this.shareId = options.shareId
-    this.jti = options.jti
+    const { identity } = options
+    this.shareId = identity.shareId
+    this.partnerId = identity.partnerId
+    this.jti = identity.jti
+    this.tokenExpiresAt = identity.tokenExpiresAt
     this.product = options.product.name
     this.transport = options.transport
     this.positions = new Map(options.start)
-    this.logger = options.logger.child({ stream: this.id, share: options.shareId, product: this.product, transport: options.transport })
+    this.logger = options.logger.child({ stream: this.id, share: identity.shareId, product: this.product, transport: options.transport })
   }
 
-  /** Opens the reader; the stream then runs until stop() or the client leaves. */
+  /** Registers the stream (access is re-checked from here on) and opens its reader. */
   async start (): Promise<void> {
     this.options.registry.add(this)
-    this.logger.info({ partitions: this.positions.size }, 'stream opened')
+    if (this.stopped) return
+    this.logger.info({ partitions: this.positions.size, from: this.options.from }, 'stream opened')
+    this.options.audit.record({ ...this.auditBase(), action: 'open', from: this.options.from })
     try {
       const reader = await this.options.kafka.openReader({
         topic: this.options.product.topic,
@@ -84,14 +109,27 @@ export class ReaderStream implements OpenStream {
     }
   }
 
+  private auditBase (): { kind: 'stream', share: string, partner: string, product: string, transport: string, jti: string, policy: string, policy_version: string, stream: string } {
+    const { identity } = this.options
+    return { kind: 'stream', share: this.shareId, partner: this.partnerId, product: this.product, transport: this.transport, jti: this.jti, policy: identity.policy, policy_version: identity.policyVersion, stream: this.id }
+  }
+
   private cursor (): string {
     return this.options.cursors.encode(this.shareId, this.product, this.positions)
   }
 
+  private write (message: StreamMessage, id?: string): boolean {
+    const json = JSON.stringify(message)
+    this.deliveredBytes += json.length
+    return this.options.sink.send(message, json, id)
+  }
+
   private async deliver (records: KafkaRecord[]): Promise<void> {
-    const { sink, product } = this.options
+    const { sink, product, identity } = this.options
+    let delivered = 0
+    const bytesBefore = this.deliveredBytes
     for (const record of records) {
-      if (this.stopped || sink.closed) return
+      if (this.stopped || sink.closed) break
       // A reader refetch after a rebalance may repeat offsets the client already has.
       const next = this.positions.get(record.partition)
       if (next !== undefined && record.offset < next) continue
@@ -109,30 +147,61 @@ export class ReaderStream implements OpenStream {
           key: decoded.key,
           value: decoded.value,
           headers: {},
-          policy_version: this.options.policyVersion,
+          policy_version: identity.policyVersion,
           cursor
         }
         message = envelope
-        this.delivered++
+        delivered++
+        const seen = this.offsets.get(record.partition)
+        if (seen === undefined) this.offsets.set(record.partition, { first: record.offset, last: record.offset })
+        else seen.last = record.offset
       } else {
         const skipped: SkippedMessage = { type: 'skipped', partition: record.partition, offset: record.offset, reason: 'schema', cursor }
         message = skipped
         this.skipped++
         this.logger.warn({ partition: record.partition, offset: record.offset, reason: decoded.reason, detail: decoded.detail }, 'record withheld')
       }
-      if (!sink.send(message, JSON.stringify(message), cursor)) await sink.waitWritable()
+      if (!this.write(message, cursor)) await sink.waitWritable()
     }
+    this.delivered += delivered
+    this.options.usage.delivered(this.shareId, delivered, this.deliveredBytes - bytesBefore)
   }
 
-  /** Ends the stream (optionally with a last message) and releases its reader. */
-  async stop (reason: StreamEndReason, last?: StreamMessage): Promise<void> {
+  lag (): number | undefined {
+    const marks = this.reader?.highWatermarks
+    if (marks === undefined || marks.size === 0) return undefined
+    let lag = 0
+    for (const [partition, high] of marks) lag += Math.max(0, high - (this.positions.get(partition) ?? high))
+    return lag
+  }
+
+  notify (message: StreamMessage): void {
+    if (!this.stopped) this.write(message)
+  }
+
+  /** Ends the stream and releases its reader. Access reasons send `revoked` first. */
+  async stop (reason: StreamEndReason): Promise<void> {
     if (this.stopped) return
     this.stopped = true
     this.options.registry.delete(this.id)
     const { sink } = this.options
-    if (reason === 'slow_consumer') (sink as { destroy?: () => void }).destroy?.()
-    else sink.end(last === undefined ? undefined : { message: last, json: JSON.stringify(last) })
-    this.logger.info({ reason, delivered: this.delivered, skipped: this.skipped, duration_ms: Date.now() - this.openedAt }, 'stream closed')
+    if (reason === 'slow_consumer') sink.destroy()
+    else if (ACCESS_END_REASONS.has(reason)) {
+      const revoked: StreamMessage = { type: 'revoked', reason }
+      sink.end({ message: revoked, json: JSON.stringify(revoked) })
+    } else sink.end()
+    const duration = Date.now() - this.openedAt
+    this.logger.info({ reason, delivered: this.delivered, skipped: this.skipped, duration_ms: duration }, 'stream closed')
+    this.options.audit.record({
+      ...this.auditBase(),
+      action: 'close',
+      reason,
+      delivered: this.delivered,
+      delivered_bytes: this.deliveredBytes,
+      skipped: this.skipped,
+      offsets: Object.fromEntries([...this.offsets].map(([p, o]) => [String(p), o])),
+      duration_ms: duration
+    })
     await this.reader?.close()
   }
 }

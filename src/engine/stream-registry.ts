@@ -1,25 +1,53 @@
 /**
- * The open streams of this instance, so that shutdown (and, later, revocation) can
- * reach every one of them.
+ * The open streams of this instance, indexed by share, so that shutdown and access
+ * changes (revocation, expiry) reach every one of them at once.
  */
-import type { StreamEndReason } from './messages.js'
+import { EventEmitter } from 'node:events'
+import type { StreamEndReason, StreamMessage } from './messages.js'
 
 export interface OpenStream {
   readonly id: string
   readonly shareId: string
+  readonly partnerId: string
   readonly jti: string
   readonly product: string
   readonly transport: string
+  /** When the stream's token expires (ms since the epoch). */
+  readonly tokenExpiresAt: number
+  /** Sends a control message (e.g. `expiring`) without ending the stream. */
+  notify: (message: StreamMessage) => void
+  /** Records between the stream's position and the end of the topic, if known. */
+  lag: () => number | undefined
+  /** Ends the stream; for access reasons a `revoked` message is sent first. */
   stop: (reason: StreamEndReason) => Promise<void>
 }
 
-export class StreamRegistry {
+export class StreamRegistry extends EventEmitter<{ added: [OpenStream], removed: [OpenStream] }> {
   private readonly streams = new Map<string, OpenStream>()
+  private readonly byShare = new Map<string, Set<OpenStream>>()
 
-  add (stream: OpenStream): void { this.streams.set(stream.id, stream) }
-  delete (id: string): void { this.streams.delete(id) }
+  add (stream: OpenStream): void {
+    this.streams.set(stream.id, stream)
+    let set = this.byShare.get(stream.shareId)
+    if (set === undefined) this.byShare.set(stream.shareId, set = new Set())
+    set.add(stream)
+    this.emit('added', stream)
+  }
+
+  delete (id: string): void {
+    const stream = this.streams.get(id)
+    if (stream === undefined) return
+    this.streams.delete(id)
+    const set = this.byShare.get(stream.shareId)
+    set?.delete(stream)
+    if (set?.size === 0) this.byShare.delete(stream.shareId)
+    this.emit('removed', stream)
+  }
+
   get size (): number { return this.streams.size }
   all (): OpenStream[] { return [...this.streams.values()] }
+  ofShare (shareId: string): OpenStream[] { return [...(this.byShare.get(shareId) ?? [])] }
+  countOfShare (shareId: string): number { return this.byShare.get(shareId)?.size ?? 0 }
 
   async stopAll (reason: StreamEndReason): Promise<void> {
     await Promise.allSettled(this.all().map(async s => { await s.stop(reason) }))

@@ -7,6 +7,14 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { TlsConfig } from '../config/config.js'
 import type { Logger } from '../observability/logger.js'
 import { installProblemHandlers } from './problems.js'
+import { Ajv } from 'ajv'
+import addFormatsModule from 'ajv-formats'
+
+const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default
+const bodyAjv = new Ajv({ allErrors: false, coerceTypes: false, removeAdditional: false, useDefaults: false, strict: true })
+const textAjv = new Ajv({ allErrors: false, coerceTypes: 'array', removeAdditional: false, useDefaults: true, strict: true })
+addFormats(bodyAjv)
+addFormats(textAjv)
 
 export interface ServerOptions {
   logger: Logger
@@ -27,7 +35,6 @@ export function createServer (options: ServerOptions): FastifyInstance {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: false },
-    ajv: { customOptions: { allErrors: false, coerceTypes: 'array', removeAdditional: true } }
   }
   const tls = options.tls
   // An HTTPS/1.1 server has the shape of the HTTP one; fastify's types only split them.
@@ -49,6 +56,13 @@ export function createServer (options: ServerOptions): FastifyInstance {
   app.addHook('onSend', async (_request, reply) => {
     reply.header('x-content-type-options', 'nosniff')
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store')
+  })
+  // Query strings and path parameters are text: coerce them to the declared types.
+  // Bodies are JSON: a wrong type is the client's error, never silently converted,
+  // and unknown fields are refused (additionalProperties: false in the schemas).
+  app.setValidatorCompiler(({ schema, httpPart }) => {
+    const ajv = httpPart === 'body' ? bodyAjv : textAjv
+    return ajv.compile(schema)
   })
   installProblemHandlers(app)
   return app

@@ -5,7 +5,7 @@
 import kafkajs, { type Admin, type Producer } from 'kafkajs'
 import { createKafkaClient, type KafkaClient } from './client.js'
 import { TopicReader, type TopicReaderOptions } from './reader.js'
-import type { OutgoingRecord, PartitionWatermarks, ProducedOffset, TopicSpec } from './types.js'
+import type { KafkaRecord, OutgoingRecord, PartitionOffsets, PartitionWatermarks, ProducedOffset, TopicSpec } from './types.js'
 import type { KafkaConfig } from '../config/config.js'
 import type { Logger } from '../observability/logger.js'
 
@@ -143,6 +143,39 @@ export class KafkaCluster {
     const close = reader.close.bind(reader)
     reader.close = async () => { this.readers.delete(reader); await close() }
     return reader
+  }
+
+  /**
+   * Reads [start, end) of every partition given and resolves when done (or after
+   * `timeoutMs`, with what was read). For bounded admin reads such as audit queries.
+   */
+  async readRange (topic: string, start: PartitionOffsets, end: PartitionOffsets, onRecords: (records: KafkaRecord[]) => void, timeoutMs: number): Promise<{ complete: boolean }> {
+    const pending = new Set([...end].filter(([p, e]) => (start.get(p) ?? 0) < e).map(([p]) => p))
+    if (pending.size === 0) return { complete: true }
+    let finish: () => void = () => {}
+    const finished = new Promise<void>(resolve => { finish = resolve })
+    const reader = await this.openReader({
+      topic,
+      start,
+      label: 'range',
+      maxWaitMs: 200,
+      onRecords: (records) => {
+        onRecords(records.filter(r => r.offset < (end.get(r.partition) ?? 0)))
+      },
+      onPosition: (partition, next) => {
+        if (next >= (end.get(partition) ?? 0)) pending.delete(partition)
+        if (pending.size === 0) finish()
+      }
+    })
+    let timer: NodeJS.Timeout | undefined
+    const timedOut = new Promise<void>(resolve => { timer = setTimeout(resolve, timeoutMs) })
+    try {
+      await Promise.race([finished, timedOut])
+      return { complete: pending.size === 0 }
+    } finally {
+      if (timer !== undefined) clearTimeout(timer)
+      await reader.close()
+    }
   }
 
   /** Closes every reader (they leave their groups), the producer and the admin client. */

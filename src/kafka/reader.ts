@@ -22,6 +22,10 @@ export interface TopicReaderOptions {
   onRecords: (records: KafkaRecord[]) => void | Promise<void>
   /** The reader stopped for good (not called on close()). */
   onFailure?: (err: Error) => void
+  /** Every completed fetch, records or not: proof that the feed is alive. */
+  onFetch?: () => void
+  /** After each batch: the partition's next offset (past compacted or control records too). */
+  onPosition?: (partition: number, next: number) => void
   /** Identifies the reader's purpose in its group id (diagnostics only). */
   label: string
   groupPrefix: string
@@ -46,6 +50,8 @@ export class TopicReader {
   readonly groupId: string
   /** Next offset to deliver per partition: advanced only after onRecords returned. */
   readonly positions: PartitionOffsets
+  /** Latest high watermark seen per partition (from fetch responses). */
+  readonly highWatermarks: PartitionOffsets = new Map()
   private readonly consumer: Consumer
   private readonly logger: Logger
   private closed = false
@@ -81,6 +87,10 @@ export class TopicReader {
         consumer.seek({ topic, partition, offset: next === undefined ? '-2' : String(next) })
       }
     })
+    if (this.options.onFetch !== undefined) {
+      const onFetch = this.options.onFetch
+      consumer.on(consumer.events.FETCH, () => { onFetch() })
+    }
     consumer.on(consumer.events.CRASH, (event) => {
       const { error, restart } = event.payload
       this.logger.warn({ err: error, restart }, 'topic reader crashed')
@@ -99,6 +109,7 @@ export class TopicReader {
   private async handleBatch ({ batch, isRunning, isStale }: EachBatchPayload): Promise<void> {
     if (!isRunning() || isStale() || this.closed) return
     const { partition } = batch
+    this.highWatermarks.set(partition, Number(batch.highWatermark))
     const records: KafkaRecord[] = []
     const expected = this.positions.get(partition)
     for (const m of batch.messages) {
@@ -112,7 +123,10 @@ export class TopicReader {
     // lastOffset covers trailing control records (transaction markers) too.
     const last = Number(batch.lastOffset())
     const current = this.positions.get(partition) ?? 0
-    if (last + 1 > current) this.positions.set(partition, last + 1)
+    if (last + 1 > current) {
+      this.positions.set(partition, last + 1)
+      this.options.onPosition?.(partition, last + 1)
+    }
   }
 
   pause (): void {

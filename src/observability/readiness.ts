@@ -1,31 +1,36 @@
 /**
- * Readiness (CONTRACT §5 /readyz): Kafka reachable, policies loaded, not shutting
- * down. Kafka is probed in the background on a timer, so probes from a load
- * balancer never turn into load on the brokers.
+ * Readiness (CONTRACT §5 /readyz): Kafka reachable, registry loaded and current,
+ * policies loaded, not shutting down. Kafka is probed in the background on a
+ * timer, so probes from a load balancer never turn into load on the brokers.
  */
 import type { KafkaCluster } from '../kafka/cluster.js'
 import type { Logger } from './logger.js'
 
+export interface CheckResult { ok: boolean, detail?: string }
+
 export interface ReadinessReport {
   ready: boolean
-  checks: Record<string, { ok: boolean, detail?: string }>
+  checks: Record<string, CheckResult>
 }
 
 export class Readiness {
   private kafkaOk = false
   private kafkaDetail = 'not probed yet'
   private shuttingDown = false
-  private catalogLoaded = false
   private timer: NodeJS.Timeout | undefined
+  private readonly checks = new Map<string, () => CheckResult>()
 
   constructor (private readonly kafka: KafkaCluster, private readonly logger: Logger, private readonly intervalMs = 5000) {}
 
-  markCatalogLoaded (): void { this.catalogLoaded = true }
+  /** Adds a named condition, evaluated on every report (it must be cheap). */
+  addCheck (name: string, check: () => CheckResult): void { this.checks.set(name, check) }
 
   /** Readiness fails first on shutdown, so load balancers stop sending before streams end. */
   markShuttingDown (): void { this.shuttingDown = true }
 
-  get acceptingStreams (): boolean { return !this.shuttingDown && this.kafkaOk && this.catalogLoaded }
+  get shutting (): boolean { return this.shuttingDown }
+
+  get acceptingStreams (): boolean { return this.report().ready }
 
   async probeKafka (): Promise<boolean> {
     try {
@@ -52,11 +57,9 @@ export class Readiness {
   }
 
   report (): ReadinessReport {
-    const checks: ReadinessReport['checks'] = {
-      kafka: { ok: this.kafkaOk, detail: this.kafkaDetail },
-      policies: { ok: this.catalogLoaded, detail: this.catalogLoaded ? 'loaded' : 'not loaded' },
-      lifecycle: { ok: !this.shuttingDown, detail: this.shuttingDown ? 'shutting down' : 'running' }
-    }
+    const checks: ReadinessReport['checks'] = { kafka: { ok: this.kafkaOk, detail: this.kafkaDetail } }
+    for (const [name, check] of this.checks) checks[name] = check()
+    checks.lifecycle = { ok: !this.shuttingDown, detail: this.shuttingDown ? 'shutting down' : 'running' }
     return { ready: Object.values(checks).every(c => c.ok), checks }
   }
 }

@@ -2,7 +2,7 @@
  * `GET /v1/streams/{product}` as SSE or NDJSON (CONTRACT §5).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { requireScope } from '../auth/authenticate.js'
+import { authorizeProduct } from '../registry/access.js'
 import { GatewayError } from '../errors.js'
 import { MAX_CURSOR_LENGTH } from '../engine/cursor.js'
 import { ReaderStream } from '../engine/reader-stream.js'
@@ -36,9 +36,10 @@ export function registerHttpStreamRoute (app: FastifyInstance, ctx: GatewayConte
   }, async (request, reply: FastifyReply) => {
     const principal = request.principal
     if (principal === null) throw new GatewayError('token_missing', 'send Authorization: Bearer <token>')
-    const product = ctx.catalog().products.get(request.params.product)
-    if (product === undefined) throw new GatewayError('product_unknown', 'no such product in this share')
-    requireScope(principal, 'read', product.name)
+    const access = await authorizeProduct(ctx.registry, ctx.catalog(), principal, request.params.product, 'read')
+    const { product, grant } = access
+    const policy = product.policies.get(grant.policy)
+    if (policy === undefined) throw new GatewayError('unavailable', 'the policy of this share is not loaded', { retryAfter: 30 })
     if (!ctx.readiness.acceptingStreams) throw new GatewayError('unavailable', 'the gateway is not ready for streams', { retryAfter: 5 })
 
     const format = negotiateHttpStreamFormat(request.query.format, request.headers.accept)
@@ -47,7 +48,8 @@ export function registerHttpStreamRoute (app: FastifyInstance, ctx: GatewayConte
     // SSE's Last-Event-ID (set by EventSource on reconnect) wins over `from`.
     const lastEventId = format.name === 'sse' ? request.headers['last-event-id'] : undefined
     const from = typeof lastEventId === 'string' && lastEventId !== '' ? lastEventId : request.query.from
-    const start = await resolveStartOffsets(ctx.kafka, product.topic, parseStartSpec(from), {
+    const spec = parseStartSpec(from)
+    const start = await resolveStartOffsets(ctx.kafka, product.topic, spec, {
       shareId: principal.shareId, product: product.name, cursors: ctx.cursors
     })
 
@@ -62,14 +64,22 @@ export function registerHttpStreamRoute (app: FastifyInstance, ctx: GatewayConte
     stream = new ReaderStream({
       kafka: ctx.kafka,
       product,
-      shareId: principal.shareId,
-      jti: principal.jti,
+      identity: {
+        shareId: principal.shareId,
+        partnerId: principal.partnerId,
+        jti: principal.jti,
+        tokenExpiresAt: principal.expiresAt,
+        policy: policy.name,
+        policyVersion: policy.version
+      },
       transport: format.name,
-      policyVersion: 'unfiltered',
+      from: spec.kind === 'cursor' ? 'cursor' : (from ?? 'latest'),
       start,
       cursors: ctx.cursors,
       sink,
       registry: ctx.streams,
+      usage: ctx.usage,
+      audit: ctx.audit,
       logger: ctx.logger.child({ reqId: request.id })
     })
     sink.open({ 'x-request-id': String(request.id) })

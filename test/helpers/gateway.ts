@@ -1,19 +1,48 @@
 /** Starts a real gateway (both listeners on port 0) against the real broker. */
+import { randomBytes } from 'node:crypto'
 import { mkdtemp } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import { request } from 'undici'
 import { loadConfig } from '../../src/config/config.js'
 import { startGateway, type Gateway } from '../../src/gateway.js'
 import { createLogger } from '../../src/observability/logger.js'
 import { TEST_BROKERS } from './kafka.js'
 
+export const TEST_ADMIN_TOKEN = 'test-admin-token-4c1d9e0f7a2b5c8d3e6f'
+
+export interface AdminResponse { status: number, body: any, headers: Record<string, string | string[] | undefined> }
+
+export interface Grant { product: string, policy?: string, access?: Array<'read' | 'write'> }
+
 export interface TestGateway extends Gateway {
-  /** Mints a token with the gateway's own keys. */
-  token: (scopes: string[], options?: { partnerId?: string, shareId?: string, ttlSeconds?: number }) => Promise<string>
+  /** Calls the admin API over HTTP with the admin token. */
+  adminApi: (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: unknown, headers?: Record<string, string>) => Promise<AdminResponse>
+  /** Creates a fresh partner and a share of these products; returns the share id and its token. */
+  share: (grants: Array<string | Grant>, extra?: Record<string, unknown>) => Promise<{ shareId: string, partnerId: string, token: string, jti: string }>
+}
+
+/** The admin API over real HTTP, with the test admin token. */
+export function adminClient (adminUrl: string, adminToken = TEST_ADMIN_TOKEN): TestGateway['adminApi'] {
+  return async (method, path, body, headers = {}) => {
+    const res = await request(adminUrl + path, {
+      method,
+      headers: { authorization: `Bearer ${adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) })
+    })
+    const text = await res.body.text()
+    let parsed: unknown = text
+    try { parsed = text === '' ? undefined : JSON.parse(text) } catch {}
+    return { status: res.statusCode, headers: res.headers, body: parsed }
+  }
 }
 
 /** A shared dev-state folder per test process, like several local instances share one. */
 let devState: Promise<string> | undefined
+
+export function uniqueId (prefix: string): string {
+  return `${prefix}-${randomBytes(5).toString('hex')}`
+}
 
 export async function startTestGateway (
   t: { teardown: (fn: () => Promise<void> | void) => void },
@@ -28,21 +57,29 @@ export async function startTestGateway (
     STREAMSHARE_ADMIN_PORT: '0',
     STREAMSHARE_POLICIES_DIR: options.policiesDir,
     STREAMSHARE_DEV_STATE_DIR: await devState,
+    STREAMSHARE_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
     STREAMSHARE_LOG_LEVEL: process.env.STREAMSHARE_TEST_LOG_LEVEL ?? 'silent',
     ...options.env
   })
-  const gateway = await startGateway(config, { logger: createLogger(config.logLevel) })
+  const gateway = await startGateway(config, { logger: createLogger(config.logLevel), waitForRegistry: true })
   t.teardown(async () => { await gateway.close() })
+  const adminApi = adminClient(gateway.adminUrl)
+  const catalog = gateway.ctx.catalog()
   return {
     ...gateway,
-    async token (scopes, opts = {}) {
-      const minted = await gateway.ctx.tokens.mint({
-        partnerId: opts.partnerId ?? 'test-partner',
-        shareId: opts.shareId ?? 'test-share',
-        scopes,
-        ttlSeconds: opts.ttlSeconds ?? 600
+    adminApi,
+    async share (grants, extra = {}) {
+      const partnerId = uniqueId('partner')
+      const p = await adminApi('POST', '/admin/v1/partners', { id: partnerId, name: 'Test partner', contact: 'ops@partner.example', attributes: { region: 'eu-west' } })
+      if (p.status !== 201) throw new Error(`partner create failed: ${p.status} ${JSON.stringify(p.body)}`)
+      const products = grants.map(g => {
+        const grant = typeof g === 'string' ? { product: g } : g
+        const policy = grant.policy ?? [...(catalog.products.get(grant.product)?.policies.keys() ?? ['none'])][0]
+        return { product: grant.product, policy, access: grant.access ?? ['read'] }
       })
-      return minted.accessToken
+      const res = await adminApi('POST', '/admin/v1/shares', { partner: partnerId, products, ...extra })
+      if (res.status !== 201) throw new Error(`share create failed: ${res.status} ${JSON.stringify(res.body)}`)
+      return { shareId: res.body.share.id, partnerId, token: res.body.token.access_token, jti: res.body.token.jti }
     }
   }
 }

@@ -19,7 +19,8 @@ const shipmentsTopic = await kafka.createTopic('shipments', 2)
 const policiesDir = await policiesWithTopics({ orders: ordersTopic, shipments: shipmentsTopic })
 const gw = await startTestGateway(t, { policiesDir })
 const demo = new DemoDataGenerator(7)
-const readOrders = await gw.token(['read:orders', 'read:shipments'])
+const mainShare = await gw.share(['orders', 'shipments'])
+const readOrders = mainShare.token
 
 async function openOk (path: string, options: Parameters<typeof StreamClient.open>[1]): Promise<StreamClient> {
   const s = await StreamClient.open(gw.partnerUrl + path, options)
@@ -85,7 +86,7 @@ t.test('from=earliest replays what is already there; a cursor resumes exactly af
   const topic = await kafka.createTopic('resume', 1)
   const dir = await policiesWithTopics({ orders: topic })
   const g2 = await startTestGateway(t, { policiesDir: dir })
-  const token = await g2.token(['read:orders'])
+  const { token } = await g2.share(['orders'])
   await kafka.produceRaw(topic, topicRecords.map(o => ({ key: o.key, value: JSON.stringify(o.value) })))
   const s1 = await StreamClient.open(g2.partnerUrl + '/v1/streams/orders?from=earliest', { token })
   if (!isStream(s1)) throw new Error('no stream')
@@ -168,16 +169,31 @@ t.test('token in the query string is refused', async t => {
   t.equal((await res.body.json() as { code: string }).code, 'token_invalid')
 })
 
+t.test('a product outside the share → 404, exactly like a product that does not exist', async t => {
+  const { token } = await gw.share(['shipments'])
+  const outside = await request(gw.partnerUrl + '/v1/streams/orders', { headers: { authorization: `Bearer ${token}` } })
+  const missing = await request(gw.partnerUrl + '/v1/streams/no-such-product', { headers: { authorization: `Bearer ${token}` } })
+  t.equal(outside.statusCode, 404)
+  t.equal(missing.statusCode, 404)
+  t.same(await outside.body.json(), await missing.body.json(), 'same body: nothing tells which products exist')
+})
+
 t.test('token without the product scope → 403 scope_missing', async t => {
-  const shipmentsOnly = await gw.token(['read:shipments'])
-  const res = await request(gw.partnerUrl + '/v1/streams/orders', { headers: { authorization: `Bearer ${shipmentsOnly}` } })
+  // The token was minted before the product was added to the share: its scope lacks it.
+  const { shareId, token } = await gw.share(['shipments'])
+  const patched = await gw.adminApi('PATCH', `/admin/v1/shares/${shareId}`, {
+    products: [{ product: 'shipments', policy: 'carrier-tracking', access: ['read'] }, { product: 'orders', policy: 'partner-basic', access: ['read'] }]
+  })
+  t.equal(patched.status, 200)
+  const res = await request(gw.partnerUrl + '/v1/streams/orders', { headers: { authorization: `Bearer ${token}` } })
   t.equal(res.statusCode, 403)
   const body = await res.body.json() as Record<string, unknown>
   t.equal(body.code, 'scope_missing')
-  const writeOnly = await gw.token(['write:orders'])
-  const res2 = await request(gw.partnerUrl + '/v1/streams/orders', { headers: { authorization: `Bearer ${writeOnly}` } })
-  t.equal(res2.statusCode, 403, 'write does not imply read')
-  await res2.body.dump()
+  const fresh = await gw.adminApi('POST', `/admin/v1/shares/${shareId}/tokens`, {})
+  t.equal(fresh.status, 201)
+  const ok = await StreamClient.open(gw.partnerUrl + '/v1/streams/orders', { token: fresh.body.access_token })
+  t.ok(isStream(ok), 'a token minted after the change has the scope')
+  if (isStream(ok)) ok.close()
 })
 
 t.test('unknown product → 404 product_unknown', async t => {
@@ -192,7 +208,7 @@ t.test('a tampered or foreign cursor → 400 cursor_invalid', async t => {
   stream.close()
   const cursor = m!.data.cursor as string
   const tampered = cursor.slice(0, 3) + (cursor[3] === 'A' ? 'B' : 'A') + cursor.slice(4)
-  const otherShare = await gw.token(['read:orders'], { shareId: 'another-share' })
+  const otherShare = (await gw.share(['orders'])).token
   const cases: Array<[string, string, string]> = [
     ['tampered', tampered, readOrders],
     ['garbage', 'x', readOrders],

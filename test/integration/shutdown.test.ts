@@ -7,8 +7,7 @@ import { mkdtemp } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { request } from 'undici'
-import { loadOrCreateDevSigningKeys } from '../../src/auth/signing-keys.js'
-import { TokenService } from '../../src/auth/tokens.js'
+import { adminClient, TEST_ADMIN_TOKEN, uniqueId } from '../helpers/gateway.js'
 import { DemoDataGenerator } from '../../src/dev/demo-data.js'
 import { TEST_BROKERS, testKafka } from '../helpers/kafka.js'
 import { policiesWithTopics } from '../helpers/policies.js'
@@ -29,6 +28,7 @@ t.test('SIGTERM ends open streams cleanly and exits 0', async t => {
     STREAMSHARE_POLICIES_DIR: await policiesWithTopics({ orders: topic }),
     STREAMSHARE_DEV_STATE_DIR: stateDir,
     STREAMSHARE_SHUTDOWN_DELAY_MS: '1500',
+    STREAMSHARE_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
     STREAMSHARE_LOG_LEVEL: 'info'
   })
   t.teardown(() => { gw.child.kill('SIGKILL') })
@@ -37,8 +37,13 @@ t.test('SIGTERM ends open streams cleanly and exits 0', async t => {
   const adminUrl = listening.admin as string
   const instance = listening.instance as string
 
-  const { keys } = await loadOrCreateDevSigningKeys(stateDir)
-  const token = (await new TokenService(keys, 'http://localhost:8080').mint({ partnerId: 'p', shareId: 's', scopes: ['read:orders'], ttlSeconds: 300 })).accessToken
+  const admin = adminClient(adminUrl)
+  await gw.waitForLog(l => l.msg === 'registry loaded')
+  const partner = uniqueId('partner')
+  t.equal((await admin('POST', '/admin/v1/partners', { id: partner, name: 'P', contact: 'p@example.com' })).status, 201)
+  const created = await admin('POST', '/admin/v1/shares', { partner, products: [{ product: 'orders', policy: 'partner-basic', access: ['read'] }] })
+  t.equal(created.status, 201)
+  const token = created.body.token.access_token as string
   const stream = await StreamClient.open(partnerUrl + '/v1/streams/orders', { token })
   if (!isStream(stream)) throw new Error(`no stream: ${stream.status}`)
   const order = new DemoDataGenerator(5).order()
@@ -66,11 +71,11 @@ t.test('SIGTERM ends open streams cleanly and exits 0', async t => {
   t.ok(gw.logs.some(l => l.msg === 'shut down'), 'shutdown completed')
 
   // The stream's private consumer group has no members left.
-  const admin = kafka.cluster.client.admin()
-  await admin.connect()
-  t.teardown(async () => { await admin.disconnect() })
+  const kafkaAdmin = kafka.cluster.client.admin()
+  await kafkaAdmin.connect()
+  t.teardown(async () => { await kafkaAdmin.disconnect() })
   // (An empty group without offsets may already be gone: then there is nothing to list.)
-  const groups = (await admin.listGroups()).groups.filter(g => g.groupId.includes(`.${instance}.`))
-  const described = groups.length === 0 ? [] : (await admin.describeGroups(groups.map(g => g.groupId))).groups
+  const groups = (await kafkaAdmin.listGroups()).groups.filter(g => g.groupId.includes(`.${instance}.`))
+  const described = groups.length === 0 ? [] : (await kafkaAdmin.describeGroups(groups.map(g => g.groupId))).groups
   t.same(described.filter(g => g.members.length > 0).map(g => g.groupId), [], 'no group of this instance has members left')
 })

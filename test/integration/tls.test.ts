@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
 import { once } from 'node:events'
-import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import type { Server as TlsServer, TLSSocket } from 'node:tls'
@@ -24,9 +24,18 @@ const GENERATE = path.join(REPO_ROOT, 'certs', 'generate.sh')
 
 interface CertSet { dir: string, ca: string, clientCert: string, clientKey: string }
 
+interface Teardown { teardown: (fn: () => Promise<void> | void) => void }
+
+/** A fresh temp dir, removed when the test ends (it holds private keys). */
+async function tempDir (tt: Teardown, prefix: string): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), prefix))
+  tt.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  return dir
+}
+
 /** Runs certs/generate.sh into a fresh temp dir and reads back what a client needs. */
-async function generateCerts (): Promise<CertSet> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'streamshare-certs-'))
+async function generateCerts (tt: Teardown): Promise<CertSet> {
+  const dir = await tempDir(tt, 'streamshare-certs-')
   await run(GENERATE, [dir])
   return {
     dir,
@@ -37,7 +46,7 @@ async function generateCerts (): Promise<CertSet> {
 }
 
 /** An undici Agent with TLS options, closed when the test ends. */
-function agent (tt: { teardown: (fn: () => Promise<void> | void) => void }, connect: Agent.Options['connect']): Agent {
+function agent (tt: Teardown, connect: Agent.Options['connect']): Agent {
   const a = new Agent({ connect })
   tt.teardown(async () => { await a.close() })
   return a
@@ -49,7 +58,7 @@ async function get (url: string, dispatcher?: Dispatcher): Promise<{ status: num
   return { status: res.statusCode, body: await res.body.text() }
 }
 
-const certs = await generateCerts()
+const certs = await generateCerts(t)
 const tlsEnv = {
   STREAMSHARE_TLS_CERT: path.join(certs.dir, 'server.crt'),
   STREAMSHARE_TLS_KEY: path.join(certs.dir, 'server.key')
@@ -90,7 +99,7 @@ t.test('with a certificate and key, the partner listener speaks HTTPS', async t 
   })
 
   t.test('an NDJSON stream delivers a record produced after connecting', async t => {
-    const token = await gw.token(['read:orders'])
+    const token = (await gw.share(['orders'])).token
     const stream = await StreamClient.open(gw.partnerUrl + '/v1/streams/orders', { token, format: 'ndjson', dispatcher: trusting })
     if (!isStream(stream)) throw new Error(`expected a stream, got ${stream.status}: ${JSON.stringify(stream.problem)}`)
     try {
@@ -129,7 +138,7 @@ t.test('with a certificate and key, the partner listener speaks HTTPS', async t 
 })
 
 t.test('with a client CA, the partner listener requires a client certificate (mTLS)', async t => {
-  const other = await generateCerts()
+  const other = await generateCerts(t)
   const gw = await startTestGateway(t, {
     policiesDir,
     env: { ...tlsEnv, STREAMSHARE_TLS_CLIENT_CA: path.join(certs.dir, 'ca.crt') }
@@ -147,7 +156,7 @@ t.test('with a client CA, the partner listener requires a client certificate (mT
     const res = await request(gw.partnerUrl + '/v1/streams/orders', { dispatcher: withClientCert })
     t.equal(res.statusCode, 401)
     t.equal((await res.body.json() as { code: string }).code, 'token_missing')
-    const token = await gw.token(['read:orders'])
+    const token = (await gw.share(['orders'])).token
     const stream = await StreamClient.open(gw.partnerUrl + '/v1/streams/orders', { token, format: 'ndjson', dispatcher: withClientCert })
     if (!isStream(stream)) throw new Error(`expected a stream, got ${stream.status}: ${JSON.stringify(stream.problem)}`)
     try {
@@ -188,7 +197,7 @@ t.test('with a client CA, the partner listener requires a client certificate (mT
 })
 
 t.test('bad TLS settings are a ConfigError naming the variable', async t => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'streamshare-badtls-'))
+  const dir = await tempDir(t, 'streamshare-badtls-')
   const notPem = path.join(dir, 'not-a-cert.txt')
   await writeFile(notPem, 'this is not a certificate\n')
   const keyPath = tlsEnv.STREAMSHARE_TLS_KEY

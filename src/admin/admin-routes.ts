@@ -1,0 +1,148 @@
+/**
+ * The admin API (CONTRACT §7) on the admin listener. Thin: validation by route
+ * schema, authentication by the admin secret, the work in ShareService.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { bearerToken } from '../auth/tokens.js'
+import { GatewayError } from '../errors.js'
+import type { GatewayContext } from '../gateway-context.js'
+import { shareStatus, type Share } from '../registry/types.js'
+import type { Actor, PartnerInput, PartnerPatch, ShareInput, SharePatch } from '../registry/share-service.js'
+import * as s from './schemas.js'
+
+/** Constant-time comparison of the admin secret (hashing first equalises lengths). */
+export function makeAdminAuthenticate (adminToken: string | undefined) {
+  const expected = adminToken === undefined ? undefined : createHash('sha256').update(adminToken).digest()
+  return async function authenticateAdmin (request: FastifyRequest): Promise<void> {
+    if (expected === undefined) throw new GatewayError('token_invalid', 'the admin API is disabled: STREAMSHARE_ADMIN_TOKEN is not set')
+    const header = request.headers.authorization
+    if (header === undefined || header === '') throw new GatewayError('token_missing', 'send Authorization: Bearer <admin token>')
+    const token = bearerToken(header)
+    const given = createHash('sha256').update(token ?? '').digest()
+    if (token === undefined || !timingSafeEqual(given, expected)) throw new GatewayError('token_invalid', 'admin token is invalid')
+  }
+}
+
+const ACTOR = /^[A-Za-z0-9 ._@+-]{1,64}$/
+
+function actorOf (request: FastifyRequest): Actor {
+  const header = request.headers['x-streamshare-actor']
+  const name = typeof header === 'string' && ACTOR.test(header) ? `admin:${header}` : 'admin'
+  return { name, requestId: String(request.id), remote: request.ip }
+}
+
+export function registerAdminRoutes (app: FastifyInstance, ctx: GatewayContext): void {
+  const service = ctx.shares
+  const authenticate = makeAdminAuthenticate(ctx.config.adminToken)
+
+  /** A share as the admin sees it: stored fields, derived status, live usage on this instance. */
+  const view = (share: Share): Record<string, unknown> => {
+    const streams = ctx.streams.ofShare(share.id)
+    const lag: Record<string, number> = {}
+    for (const stream of streams) {
+      const l = stream.lag()
+      if (l !== undefined) lag[stream.product] = Math.max(lag[stream.product] ?? 0, l)
+    }
+    return {
+      ...share,
+      status: shareStatus(share),
+      usage: { instance: ctx.instanceId, connections: streams.length, ...ctx.usage.of(share.id), lag }
+    }
+  }
+
+  void app.register(async (admin) => {
+    admin.addHook('preHandler', authenticate)
+
+    // ---- partners ----
+    admin.post<{ Body: PartnerInput }>('/admin/v1/partners', { schema: { body: s.partnerCreateBody } }, async (request, reply) => {
+      return await reply.code(201).send(await service.createPartner(request.body, actorOf(request)))
+    })
+    admin.get('/admin/v1/partners', async () => ({ partners: ctx.registry.allPartners().sort((a, b) => a.id.localeCompare(b.id)) }))
+    admin.get<{ Params: { id: string } }>('/admin/v1/partners/:id', { schema: { params: s.partnerParams } }, async (request) => {
+      const partner = service.getPartner(request.params.id)
+      const shares = ctx.registry.allShares().filter(x => x.partner === partner.id).map(x => ({ id: x.id, status: shareStatus(x) }))
+      return { ...partner, shares }
+    })
+    admin.patch<{ Params: { id: string }, Body: PartnerPatch }>('/admin/v1/partners/:id', { schema: { params: s.partnerParams, body: s.partnerPatchBody } }, async (request) => {
+      return await service.updatePartner(request.params.id, request.body, actorOf(request))
+    })
+    admin.delete<{ Params: { id: string } }>('/admin/v1/partners/:id', { schema: { params: s.partnerParams } }, async (request, reply) => {
+      await service.deletePartner(request.params.id, actorOf(request))
+      return await reply.code(204).send()
+    })
+
+    // ---- shares ----
+    admin.post<{ Body: ShareInput & { token_ttl_seconds?: number } }>('/admin/v1/shares', { schema: { body: s.shareCreateBody } }, async (request, reply) => {
+      const { token_ttl_seconds: ttl, ...input } = request.body
+      const { share, token } = await service.createShare(input, actorOf(request), ttl)
+      // The token is shown here (and on POST …/tokens) only: we keep no copy of it.
+      return await reply.code(201).header('cache-control', 'no-store').send({ share: view(share), token })
+    })
+    admin.get<{ Querystring: { partner?: string, status?: string } }>('/admin/v1/shares', { schema: { querystring: s.shareListQuery } }, async (request) => {
+      const { partner, status } = request.query
+      const shares = ctx.registry.allShares()
+        .filter(x => (partner === undefined || x.partner === partner) && (status === undefined || shareStatus(x) === status))
+        .sort((a, b) => a.created_at.localeCompare(b.created_at))
+      return { shares: shares.map(view) }
+    })
+    admin.get<{ Params: { id: string } }>('/admin/v1/shares/:id', { schema: { params: s.shareParams } }, async (request) => {
+      const share = service.getShare(request.params.id)
+      return { ...view(share), tokens: service.tokensOf(share.id) }
+    })
+    admin.patch<{ Params: { id: string }, Body: SharePatch }>('/admin/v1/shares/:id', { schema: { params: s.shareParams, body: s.sharePatchBody } }, async (request) => {
+      return view(await service.updateShare(request.params.id, request.body, actorOf(request)))
+    })
+    admin.post<{ Params: { id: string }, Body: { reason?: string } | undefined }>('/admin/v1/shares/:id/revoke', { schema: { params: s.shareParams, body: s.revokeBody } }, async (request) => {
+      return view(await service.revokeShare(request.params.id, request.body?.reason ?? 'revoked by admin', actorOf(request)))
+    })
+
+    // ---- tokens ----
+    admin.post<{ Params: { id: string }, Body: { ttl_seconds?: number } | undefined }>('/admin/v1/shares/:id/tokens', { schema: { params: s.shareParams, body: s.tokenCreateBody } }, async (request, reply) => {
+      const token = await service.mintToken(request.params.id, actorOf(request), request.body?.ttl_seconds)
+      return await reply.code(201).header('cache-control', 'no-store').send(token)
+    })
+    admin.get<{ Params: { id: string } }>('/admin/v1/shares/:id/tokens', { schema: { params: s.shareParams } }, async (request) => {
+      return { tokens: service.tokensOf(request.params.id) }
+    })
+    admin.delete<{ Params: { id: string, jti: string } }>('/admin/v1/shares/:id/tokens/:jti', { schema: { params: s.tokenParams } }, async (request) => {
+      return await service.revokeToken(request.params.id, request.params.jti, 'revoked by admin', actorOf(request))
+    })
+
+    // ---- catalog ----
+    admin.get('/admin/v1/products', async () => {
+      const catalog = ctx.catalog()
+      return {
+        version: catalog.version,
+        products: [...catalog.products.values()].map(p => ({
+          name: p.name,
+          topic: p.topic,
+          owner: p.owner,
+          description: p.description,
+          key: p.keyFormat,
+          schema: p.schema,
+          write_schema: p.writeSchema ?? null,
+          policies: [...p.policies.values()].map(policy => ({
+            name: policy.name,
+            version: policy.version,
+            mode: policy.mode,
+            description: policy.description,
+            fields: Object.fromEntries(policy.fields),
+            where: policy.where ?? null,
+            headers: policy.headers
+          }))
+        }))
+      }
+    })
+
+    // ---- audit ----
+    admin.get<{ Querystring: { since?: string, share?: string, limit?: number } }>('/admin/v1/audit', { schema: { querystring: s.auditQuery } }, async (request) => {
+      const { since, share, limit } = request.query
+      return await ctx.audit.query({
+        ...(since === undefined ? {} : { since: Date.parse(since) }),
+        ...(share === undefined ? {} : { share }),
+        ...(limit === undefined ? {} : { limit })
+      })
+    })
+  })
+}

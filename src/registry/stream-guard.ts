@@ -1,0 +1,97 @@
+/**
+ * Ends streams whose access ends (CONTRACT §4, §5 "Revocation"): on every registry
+ * change the affected streams are re-checked at once — a revoked share or token, an
+ * expired share, a product taken out of the share, a deleted partner — and timers
+ * announce a token's expiry 30 s ahead (`expiring`) and end the stream at `exp`.
+ */
+import type { OpenStream, StreamRegistry } from '../engine/stream-registry.js'
+import type { StreamEndReason } from '../engine/messages.js'
+import type { Logger } from '../observability/logger.js'
+import type { ShareRegistry } from './share-registry.js'
+import { shareStatus, type RegistryChange } from './types.js'
+
+export const EXPIRING_NOTICE_MS = 30_000
+/** setTimeout cannot wait longer than ~24.8 days; longer waits re-arm. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+export class StreamGuard {
+  private readonly timers = new Map<string, NodeJS.Timeout[]>()
+  private readonly logger: Logger
+
+  constructor (private readonly registry: ShareRegistry, private readonly streams: StreamRegistry, logger: Logger) {
+    this.logger = logger.child({ component: 'stream-guard' })
+    registry.on('change', change => { this.onChange(change) })
+    streams.on('added', stream => { this.watch(stream) })
+    streams.on('removed', stream => { this.unwatch(stream.id) })
+  }
+
+  /** Why a stream may not go on now, or undefined if it may. */
+  private verdict (stream: OpenStream, now = Date.now()): StreamEndReason | undefined {
+    const share = this.registry.share(stream.shareId)
+    if (share === undefined) return 'share_revoked'
+    const status = shareStatus(share, now)
+    if (status === 'revoked') return 'share_revoked'
+    if (status === 'expired') return 'share_expired'
+    if (this.registry.partner(share.partner) === undefined) return 'partner_deleted'
+    const token = this.registry.token(stream.jti)
+    if (token === undefined || token.revoked_at !== null) return 'token_revoked'
+    if (now >= stream.tokenExpiresAt) return 'token_expired'
+    const grant = share.products.find(g => g.product === stream.product)
+    if (grant === undefined || !grant.access.includes('read')) return 'product_removed'
+    return undefined
+  }
+
+  private check (stream: OpenStream): void {
+    const reason = this.verdict(stream)
+    if (reason === undefined) return
+    this.logger.info({ stream: stream.id, share: stream.shareId, reason }, 'ending stream: access ended')
+    void stream.stop(reason)
+  }
+
+  private onChange (change: RegistryChange): void {
+    switch (change.kind) {
+      case 'share':
+        for (const stream of this.streams.ofShare(change.id)) { this.check(stream); this.rearm(stream) }
+        break
+      case 'token':
+        for (const stream of this.streams.all()) if (stream.jti === change.id) this.check(stream)
+        break
+      case 'partner':
+        for (const stream of this.streams.all()) if (stream.partnerId === change.id) this.check(stream)
+        break
+    }
+  }
+
+  private schedule (stream: OpenStream, at: number, fn: () => void): void {
+    const delay = at - Date.now()
+    const timer = delay > MAX_TIMER_MS
+      ? setTimeout(() => { this.schedule(stream, at, fn) }, MAX_TIMER_MS)
+      : setTimeout(fn, Math.max(0, delay))
+    timer.unref()
+    const list = this.timers.get(stream.id)
+    if (list === undefined) this.timers.set(stream.id, [timer])
+    else list.push(timer)
+  }
+
+  private watch (stream: OpenStream): void {
+    this.check(stream)
+    this.rearm(stream)
+  }
+
+  /** (Re)sets the expiry timers of a stream: token expiry, and share expiry (which PATCH may move). */
+  private rearm (stream: OpenStream): void {
+    this.unwatch(stream.id)
+    const notifyAt = stream.tokenExpiresAt - EXPIRING_NOTICE_MS
+    this.schedule(stream, notifyAt, () => {
+      stream.notify({ type: 'expiring', seconds: Math.max(0, Math.round((stream.tokenExpiresAt - Date.now()) / 1000)) })
+    })
+    this.schedule(stream, stream.tokenExpiresAt, () => { this.check(stream) })
+    const expiresAt = this.registry.share(stream.shareId)?.expires_at
+    if (expiresAt !== null && expiresAt !== undefined) this.schedule(stream, Date.parse(expiresAt), () => { this.check(stream) })
+  }
+
+  private unwatch (id: string): void {
+    for (const timer of this.timers.get(id) ?? []) clearTimeout(timer)
+    this.timers.delete(id)
+  }
+}
