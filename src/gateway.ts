@@ -35,7 +35,18 @@ export interface Gateway {
   readonly adminUrl: string
   /** Resolves once the registry is loaded (the instance can serve streams). */
   readonly registryLoaded: Promise<void>
+  /**
+   * Re-reads the signing keys and the policies folder (SIGHUP). An invalid new version
+   * is rejected and logged; the last good one stays in force.
+   */
+  reload: () => Promise<ReloadResult>
   close: () => Promise<void>
+}
+
+export interface ReloadResult {
+  keys: 'reloaded' | 'failed'
+  policies: 'reloaded' | 'unchanged' | 'failed'
+  errors: string[]
 }
 
 export interface StartOptions {
@@ -71,7 +82,7 @@ export async function startGateway (config: Readonly<Config>, options: StartOpti
   const instanceId = randomBytes(6).toString('hex')
   const log = logger.child({ instance: instanceId })
 
-  const catalog: Catalog = await loadCatalog(config.policiesDir)
+  let catalog: Catalog = await loadCatalog(config.policiesDir)
   log.info({ products: [...catalog.products.keys()], version: catalog.version }, 'policies loaded')
   const keys = await loadKeys(config, log)
   const secret = await loadSecret(config, log)
@@ -83,7 +94,7 @@ export async function startGateway (config: Readonly<Config>, options: StartOpti
   // Ends streams whose access ends; it lives as long as its registry listeners.
   new StreamGuard(registry, streams, log) // eslint-disable-line no-new
   const audit = new AuditLog(kafka, log, instanceId)
-  readiness.addCheck('policies', () => ({ ok: true, detail: `version ${catalog.version}` }))
+  readiness.addCheck('policies', () => ({ ok: true, detail: `loaded, version ${catalog.version}` }))
   readiness.addCheck('registry', () => registry.current
     ? { ok: true, detail: 'current' }
     : { ok: false, detail: registry.loaded ? `feed silent for ${Math.round(registry.feedSilenceMs / 1000)} s` : 'loading' })
@@ -157,6 +168,30 @@ export async function startGateway (config: Readonly<Config>, options: StartOpti
     })()
     await closing
   }
+  const reload = async (): Promise<ReloadResult> => {
+    const result: ReloadResult = { keys: 'reloaded', policies: 'unchanged', errors: [] }
+    try {
+      tokens.replaceKeys(await loadKeys(config, log))
+      log.info({ kids: tokens.signingKeys.kids, signing: tokens.signingKeys.signingKid }, 'signing keys reloaded')
+    } catch (err) {
+      result.keys = 'failed'
+      result.errors.push((err as Error).message)
+      log.error({ err }, 'signing keys not reloaded; the previous keys stay in force')
+    }
+    try {
+      const next = await loadCatalog(config.policiesDir)
+      if (next.version !== catalog.version) {
+        catalog = next
+        result.policies = 'reloaded'
+        log.info({ version: next.version }, 'policies reloaded')
+      }
+    } catch (err) {
+      result.policies = 'failed'
+      result.errors.push((err as Error).message)
+      log.error({ err }, 'policies not reloaded; the last good version stays in force')
+    }
+    return result
+  }
   if (options.waitForRegistry === true) await registryLoaded
-  return { ctx, partner, admin, partnerUrl, adminUrl, registryLoaded, close }
+  return { ctx, partner, admin, partnerUrl, adminUrl, registryLoaded, reload, close }
 }

@@ -52,7 +52,9 @@ export function registerAdminRoutes (app: FastifyInstance, ctx: GatewayContext):
   }
 
   void app.register(async (admin) => {
-    admin.addHook('preHandler', authenticate)
+    // onRequest: authentication comes before body parsing and validation, so an
+    // unauthenticated caller learns nothing about the API's schemas.
+    admin.addHook('onRequest', authenticate)
 
     // ---- partners ----
     admin.post<{ Body: PartnerInput }>('/admin/v1/partners', { schema: { body: s.partnerCreateBody } }, async (request, reply) => {

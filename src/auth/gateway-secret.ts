@@ -31,8 +31,8 @@ export class GatewaySecret {
 }
 
 /** Development secret: generated once into the dev state folder, shared by local instances. */
-export async function loadOrCreateDevSecret (devStateDir: string): Promise<string> {
-  const file = path.join(devStateDir, 'gateway-secret')
+export async function loadOrCreateDevSecret (devStateDir: string, name = 'gateway-secret'): Promise<string> {
+  const file = path.join(devStateDir, name)
   try {
     return (await readFile(file, 'utf8')).trim()
   } catch (err) {

@@ -24,8 +24,10 @@ export interface StoredJwk extends JWK {
   kid: string
   alg: SigningAlgorithm
   status?: KeyStatus
-  /** ISO time the key was created (informational, used by `keys prune`). */
+  /** ISO time the key was created (informational). */
   created_at?: string
+  /** ISO time the key stopped signing (`keys prune` removes it once tokens it signed expired). */
+  retired_at?: string
 }
 
 export interface StoredJwkSet { keys: StoredJwk[] }

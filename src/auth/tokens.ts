@@ -36,6 +36,8 @@ export interface MintRequest {
   scopes: string[]
   /** Lifetime in seconds. */
   ttlSeconds: number
+  /** Absolute expiry; wins over ttlSeconds when earlier (a token never outlives its share). */
+  notAfter?: Date
   jti?: string
 }
 
@@ -52,9 +54,12 @@ export function scopeFor (access: Access, product: string): string {
 }
 
 export class TokenService {
-  constructor (private readonly keys: SigningKeys, private readonly issuer: string) {}
+  constructor (private keys: SigningKeys, private readonly issuer: string) {}
 
   get signingKeys (): SigningKeys { return this.keys }
+
+  /** Swaps the key set (rotation): later mints and verifications use the new one. */
+  replaceKeys (keys: SigningKeys): void { this.keys = keys }
 
   async mint (request: MintRequest): Promise<MintedToken> {
     for (const scope of request.scopes) {
@@ -62,7 +67,8 @@ export class TokenService {
     }
     const jti = request.jti ?? randomUUID()
     const now = Math.floor(Date.now() / 1000)
-    const exp = now + request.ttlSeconds
+    let exp = now + request.ttlSeconds
+    if (request.notAfter !== undefined) exp = Math.min(exp, Math.floor(request.notAfter.getTime() / 1000))
     const accessToken = await new SignJWT({ sid: request.shareId, scope: request.scopes.join(' ') })
       .setProtectedHeader({ alg: this.keys.signingAlg, kid: this.keys.signingKid, typ: TOKEN_TYPE })
       .setIssuer(this.issuer)
@@ -98,6 +104,9 @@ export class TokenService {
       throw new GatewayError('token_invalid', describeJoseError(err))
     }
     const { sub, jti, iat, exp } = payload
+    // The clock tolerance is for iat/nbf skew between instances; expiry is exact, the
+    // same instant the stream guard ends open streams.
+    if (Date.now() >= (exp as number) * 1000) throw new GatewayError('token_expired', 'token has expired')
     const sid = payload.sid
     const scope = payload.scope
     if (typeof sid !== 'string' || sid === '') throw new GatewayError('token_invalid', 'token has no share id (sid)')

@@ -12,6 +12,10 @@ const USAGE = `streamshare — share live Kafka data products with partners
 Usage:
   streamshare serve                 run the gateway (configuration from STREAMSHARE_* variables)
   streamshare dev                   local Kafka + demo data + gateway + a demo token
+  streamshare partner create|list|show|update|delete …
+  streamshare share create|list|show|update|revoke …
+  streamshare share token create|list|revoke …
+                                    the admin API (--admin-url, token from STREAMSHARE_ADMIN_TOKEN)
   streamshare policy check [dir]    validate a policies folder (default ./policies)
   streamshare demo produce          produce demo records to the demo products' topics
   streamshare keys generate [--alg ES256|EdDSA]
@@ -37,6 +41,14 @@ async function main (argv: string[]): Promise<number | undefined> {
       const { dev } = await import('./dev.js')
       await dev()
       return undefined
+    }
+    case 'partner': {
+      const { partnerCommand } = await import('./admin-commands.js')
+      return await partnerCommand(rest)
+    }
+    case 'share': {
+      const { shareCommand } = await import('./admin-commands.js')
+      return await shareCommand(rest)
     }
     case 'policy': {
       const { policyCommand } = await import('./policy.js')
@@ -66,5 +78,16 @@ async function main (argv: string[]): Promise<number | undefined> {
   }
 }
 
-const code = await main(process.argv.slice(2))
-if (code !== undefined) process.exitCode = code
+try {
+  const code = await main(process.argv.slice(2))
+  if (code !== undefined) process.exitCode = code
+} catch (err) {
+  // Expected failures (a broken policies folder, a bad key file) are one clear message.
+  const { CatalogInvalidError } = await import('../catalog/load.js')
+  const { SigningKeyError } = await import('../auth/signing-keys.js')
+  if (err instanceof CatalogInvalidError || err instanceof SigningKeyError) {
+    process.stderr.write(`streamshare: ${err.message}\n`)
+    process.exit(2)
+  }
+  throw err
+}

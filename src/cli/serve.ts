@@ -33,6 +33,8 @@ export async function serve (env: NodeJS.ProcessEnv = process.env): Promise<Gate
     logger.fatal({ err }, 'gateway failed to start')
     process.exit(1)
   }
+  // SIGHUP: reload signing keys and policies (key rotation, policy changes).
+  process.on('SIGHUP', () => { void gateway.reload() })
   closeWithGrace({ delay: config.shutdownGraceMs + config.shutdownDelayMs, logger: false }, async ({ signal, err }) => {
     if (err !== undefined) logger.error({ err }, 'fatal error, shutting down')
     else logger.info({ signal }, 'signal received, shutting down')

@@ -4,6 +4,7 @@
  * entry point prints that one line and exits non-zero.
  */
 import { readFileSync } from 'node:fs'
+import { createSecureContext } from 'node:tls'
 import path from 'node:path'
 
 export class ConfigError extends Error {
@@ -207,6 +208,12 @@ function tlsConfig (env: Env, cwd: string): TlsConfig | undefined {
   if (!/-----BEGIN (EC |RSA )?PRIVATE KEY-----/.test(key)) throw new ConfigError('STREAMSHARE_TLS_KEY', 'file is not a PEM private key')
   if (clientCa !== undefined && !clientCa.includes('-----BEGIN CERTIFICATE-----')) {
     throw new ConfigError('STREAMSHARE_TLS_CLIENT_CA', 'file is not a PEM certificate')
+  }
+  try {
+    // Catches a key that does not belong to the certificate now, not at listen time.
+    createSecureContext({ cert, key, ...(clientCa === undefined ? {} : { ca: clientCa }) })
+  } catch (err) {
+    throw new ConfigError('STREAMSHARE_TLS_KEY', `does not match STREAMSHARE_TLS_CERT or cannot be used (${(err as Error).message.split('\n')[0] ?? 'error'})`)
   }
   return clientCa === undefined ? { cert, key } : { cert, key, clientCa }
 }

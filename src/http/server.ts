@@ -50,6 +50,16 @@ export function createServer (options: ServerOptions): FastifyInstance {
         ...(tls.clientCa === undefined ? {} : { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true })
       }
     } as unknown as FastifyServerOptions)) as unknown as FastifyInstance
+  if (tls !== undefined) {
+    // Refused handshakes (no or foreign client certificate) are worth seeing, not flooding.
+    let logged = 0
+    const window = setInterval(() => { logged = 0 }, 60_000)
+    window.unref()
+    app.server.on('tlsClientError', (err: Error & { code?: string }) => {
+      if (logged++ < 20) options.logger.warn({ code: err.code, reason: err.message }, 'TLS handshake refused')
+    })
+    app.addHook('onClose', async () => { clearInterval(window) })
+  }
   app.server.headersTimeout = 10_000
   app.server.maxHeadersCount = 100
   app.decorateRequest('principal', null)

@@ -232,11 +232,16 @@ export class ShareService {
     const status = shareStatus(share)
     if (status !== 'active') throw new GatewayError('conflict', `share is ${status}`)
     const ttl = ttlSeconds ?? this.defaultTokenTtlSeconds
-    let expiresAt = Date.now() + ttl * 1000
-    if (share.expires_at !== null) expiresAt = Math.min(expiresAt, Date.parse(share.expires_at))
     const scopes = share.products.flatMap(g => g.access.map(a => scopeFor(a, g.product)))
     const jti = randomUUID()
-    const minted = await this.tokens.mint({ partnerId: share.partner, shareId: share.id, scopes, ttlSeconds: Math.max(1, Math.floor((expiresAt - Date.now()) / 1000)), jti })
+    const minted = await this.tokens.mint({
+      partnerId: share.partner,
+      shareId: share.id,
+      scopes,
+      ttlSeconds: ttl,
+      ...(share.expires_at === null ? {} : { notAfter: new Date(share.expires_at) }),
+      jti
+    })
     const record: TokenRecord = {
       jti,
       share: share.id,

@@ -35,7 +35,8 @@ export class StreamGuard {
     if (this.registry.partner(share.partner) === undefined) return 'partner_deleted'
     const token = this.registry.token(stream.jti)
     if (token === undefined || token.revoked_at !== null) return 'token_revoked'
-    if (now >= stream.tokenExpiresAt) return 'token_expired'
+    // A token minted for a share with an expiry expires with it: that is the share's end.
+    if (now >= stream.tokenExpiresAt) return share.expires_at !== null && stream.tokenExpiresAt >= Date.parse(share.expires_at) - 1000 ? 'share_expired' : 'token_expired'
     const grant = share.products.find(g => g.product === stream.product)
     if (grant === undefined || !grant.access.includes('read')) return 'product_removed'
     return undefined

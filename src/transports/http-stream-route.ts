@@ -32,7 +32,7 @@ export const streamRouteSchema = {
 export function registerHttpStreamRoute (app: FastifyInstance, ctx: GatewayContext, authenticate: (req: FastifyRequest) => Promise<void>): void {
   app.get<{ Params: StreamParams, Querystring: StreamQuery }>('/v1/streams/:product', {
     schema: streamRouteSchema,
-    preHandler: authenticate
+    onRequest: authenticate
   }, async (request, reply: FastifyReply) => {
     const principal = request.principal
     if (principal === null) throw new GatewayError('token_missing', 'send Authorization: Bearer <token>')

@@ -210,7 +210,8 @@ t.test('bad TLS settings are a ConfigError naming the variable', async t => {
     ['only the certificate', { STREAMSHARE_TLS_CERT: certPath }, 'STREAMSHARE_TLS_KEY'],
     ['only the key', { STREAMSHARE_TLS_KEY: keyPath }, 'STREAMSHARE_TLS_CERT'],
     ['client CA without certificate and key', { STREAMSHARE_TLS_CLIENT_CA: path.join(certs.dir, 'ca.crt') }, 'STREAMSHARE_TLS_CLIENT_CA'],
-    ['client CA is not PEM', { ...tlsEnv, STREAMSHARE_TLS_CLIENT_CA: notPem }, 'STREAMSHARE_TLS_CLIENT_CA']
+    ['client CA is not PEM', { ...tlsEnv, STREAMSHARE_TLS_CLIENT_CA: notPem }, 'STREAMSHARE_TLS_CLIENT_CA'],
+    ['key does not belong to the certificate', { STREAMSHARE_TLS_CERT: certPath, STREAMSHARE_TLS_KEY: path.join(certs.dir, 'client.key') }, 'STREAMSHARE_TLS_KEY']
   ]
   for (const [name, env, variable] of cases) {
     let error: unknown
