@@ -14,6 +14,7 @@ import type { AuditLog } from './observability/audit.js'
 import type { ShareRegistry } from './registry/share-registry.js'
 import type { UsageTracker } from './engine/usage.js'
 import type { ShareService } from './registry/share-service.js'
+import type { GatewaySecret } from './auth/gateway-secret.js'
 
 export interface GatewayContext {
   readonly config: Readonly<Config>
@@ -23,6 +24,8 @@ export interface GatewayContext {
   /** The current catalog (a function: policies reload without a restart). */
   readonly catalog: () => Catalog
   readonly tokens: TokenService
+  /** Derives purpose keys (cursor MACs, per-share field hashes, tickets). */
+  readonly secret: GatewaySecret
   readonly cursors: CursorCodec
   readonly streams: StreamRegistry
   readonly readiness: Readiness

@@ -107,6 +107,7 @@ export async function startGateway (config: Readonly<Config>, options: StartOpti
     kafka,
     catalog: () => catalog,
     tokens,
+    secret,
     cursors: new CursorCodec(secret.key('cursor')),
     streams,
     readiness,

@@ -13,7 +13,11 @@ import addFormatsModule from 'ajv-formats'
 import { productFileSchema } from './product-file-schema.js'
 import { checkFieldAction, parseFieldPath } from './policy-spec.js'
 import { lineAt, parseYamlSource, pointerToPath, type YamlSource } from './yaml-source.js'
+import { canonicalJson } from '../policy/canonical-json.js'
+import { compilePolicy, type PolicyProblem, type ProductContext } from '../policy/compile.js'
 import type { Catalog, CatalogProblem, FieldActionSpec, PolicyDefinition, Product, ProductSpec } from './types.js'
+
+export { canonicalJson }
 
 // ajv-formats is CommonJS with a default export; under NodeNext it arrives wrapped.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default
@@ -35,18 +39,6 @@ export function formatProblem (p: CatalogProblem): string {
 }
 
 const validateProductFile = new Ajv({ allErrors: true, strict: true }).compile(productFileSchema)
-
-/** Canonical JSON (sorted keys) so a version hash does not depend on key order or layout. */
-export function canonicalJson (value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`
-  }
-  return JSON.stringify(value)
-}
 
 function shortHash (text: string): string {
   return createHash('sha256').update(text).digest('hex').slice(0, 12)
@@ -101,7 +93,19 @@ function schemaCompiler (dir: string, problems: CatalogProblem[]): SchemaCompile
   }
 }
 
-function checkPolicies (spec: ProductSpec, source: YamlSource, relFile: string, problems: CatalogProblem[]): Map<string, PolicyDefinition> {
+function problemLine (source: YamlSource, name: string, at: PolicyProblem['at']): number {
+  if (at === 'where' || at === 'key') return lineAt(source, ['policies', name, at])
+  if (at === 'policy') return lineAt(source, ['policies'], name)
+  return lineAt(source, ['policies', name, 'fields'], at.field)
+}
+
+/**
+ * Checks every policy of a product: syntax first (paths, actions), then, when the
+ * product schema loaded, everything that needs it (paths and types against the
+ * schema, the `where` filter) by compiling the policy. `product` is undefined when
+ * the schema could not be loaded: only the syntax is checked then.
+ */
+function checkPolicies (spec: ProductSpec, source: YamlSource, relFile: string, problems: CatalogProblem[], product: ProductContext | undefined): Map<string, PolicyDefinition> {
   const policies = new Map<string, PolicyDefinition>()
   for (const [name, policy] of Object.entries(spec.policies)) {
     let ok = true
@@ -114,10 +118,21 @@ function checkPolicies (spec: ProductSpec, source: YamlSource, relFile: string, 
       if (actionProblem !== undefined) { problems.push({ file: relFile, line, message: `policy ${name}: field ${fieldPath}: ${actionProblem}` }); ok = false }
       fields.push([fieldPath, action])
     }
-    if (!ok) continue
+    if (!ok || product === undefined) continue
     const mode = policy.mode ?? 'allow'
     const headers = policy.headers ?? []
-    const normalised = { product: spec.name, name, mode, fields: Object.fromEntries(fields), where: policy.where, headers: [...headers].sort() }
+    // `key` joins the normalised text only when written, so versions of policies
+    // that do not use it stay what they were.
+    const normalised = { product: spec.name, name, mode, fields: Object.fromEntries(fields), where: policy.where, headers: [...headers].sort(), key: policy.key }
+    const version = shortHash(canonicalJson(normalised))
+    const compiled = compilePolicy({ name, product: spec.name, version, mode, fields, where: policy.where, headers, key: policy.key }, product)
+    if (!compiled.ok) {
+      for (const p of compiled.problems) {
+        const prefix = p.at === 'where' ? 'where: ' : p.at === 'key' ? 'key: ' : ''
+        problems.push({ file: relFile, line: problemLine(source, name, p.at), message: `policy ${name}: ${prefix}${p.message}` })
+      }
+      continue
+    }
     policies.set(name, {
       name,
       product: spec.name,
@@ -126,9 +141,11 @@ function checkPolicies (spec: ProductSpec, source: YamlSource, relFile: string, 
       fields,
       where: policy.where,
       headers,
-      version: shortHash(canonicalJson(normalised)),
+      keyAction: compiled.policy.keyAction,
+      version,
       file: relFile,
-      line: lineAt(source, ['policies'], name)
+      line: lineAt(source, ['policies'], name),
+      compiled: compiled.policy
     })
   }
   return policies
@@ -171,8 +188,10 @@ async function loadProductFile (dir: string, file: string, compiler: SchemaCompi
   if (product.name !== expectedName) {
     problems.push({ file: relFile, line: lineAt(source, ['name']), message: `product name "${product.name}" must match the file name "${expectedName}"` })
   }
-  const policies = checkPolicies(product, source, relFile, problems)
   const schema = await compiler.load(product.schema, file, source, 'schema')
+  const schemaFile = path.relative(dir, path.resolve(path.dirname(file), product.schema))
+  const policies = checkPolicies(product, source, relFile, problems,
+    schema === undefined ? undefined : { schema: schema.schema, schemaFile, keyFormat: product.key })
   const writeSchema = typeof product.write_schema === 'string'
     ? await compiler.load(product.write_schema, file, source, 'write_schema')
     : undefined
@@ -185,7 +204,7 @@ async function loadProductFile (dir: string, file: string, compiler: SchemaCompi
     description: product.description,
     keyFormat: product.key,
     schema: schema.schema,
-    schemaFile: path.relative(dir, path.resolve(path.dirname(file), product.schema)),
+    schemaFile,
     validate: schema.validate,
     writeSchema: writeSchema?.schema,
     writeSchemaFile: typeof product.write_schema === 'string' ? path.relative(dir, path.resolve(path.dirname(file), product.write_schema)) : undefined,

@@ -31,6 +31,7 @@ export const productFileSchema = {
           description: { type: 'string', maxLength: 2000 },
           fields: { type: 'object' },
           where: { type: 'string', minLength: 1, maxLength: 4000 },
+          key: { enum: ['keep', 'hash', 'drop'] },
           headers: {
             type: 'array',
             maxItems: 64,

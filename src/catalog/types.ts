@@ -1,4 +1,5 @@
 import type { ValidateFunction } from 'ajv'
+import type { CompiledPolicy, KeyAction } from '../policy/types.js'
 
 export type KeyFormat = 'string' | 'json' | 'none'
 export type GeneralizeUnit = 'second' | 'minute' | 'hour' | 'day' | 'month'
@@ -18,6 +19,8 @@ export interface PolicySpec {
   fields: Record<string, FieldActionSpec>
   where?: string
   headers?: string[]
+  /** What happens to the record key: keep (default), hash (per share) or drop. */
+  key?: KeyAction
 }
 
 /** A product file as written (after YAML parsing and structural validation). */
@@ -40,11 +43,19 @@ export interface PolicyDefinition {
   fields: ReadonlyArray<readonly [path: string, action: FieldActionSpec]>
   where: string | undefined
   headers: readonly string[]
+  /** What happens to the record key (`key:` in the policy; default keep). */
+  keyAction: KeyAction
   /** Short hash of the policy's normalised text; changes whenever the policy does. */
   version: string
   /** Where the policy is written, for messages. */
   file: string
   line: number
+  /**
+   * The policy compiled once at load: `compiled.bind({ shareId, hashKey,
+   * partnerAttributes })` gives the share's view; `compiled.outputSchema` is what
+   * the partner receives. See src/policy/index.ts.
+   */
+  compiled: CompiledPolicy
 }
 
 export interface Product {

@@ -13,7 +13,8 @@ import type { Logger } from '../observability/logger.js'
 import type { AuditLog } from '../observability/audit.js'
 import type { CursorCodec } from './cursor.js'
 import { ACCESS_END_REASONS, type RecordEnvelope, type SkippedMessage, type StreamEndReason, type StreamMessage } from './messages.js'
-import { decodeRecord } from './record-decoder.js'
+import { decodeRecord, headerText } from './record-decoder.js'
+import type { ShareViewResolver } from './share-view.js'
 import type { OpenStream, StreamRegistry } from './stream-registry.js'
 import type { UsageTracker } from './usage.js'
 
@@ -33,14 +34,14 @@ export interface StreamIdentity {
   partnerId: string
   jti: string
   tokenExpiresAt: number
-  policy: string
-  policyVersion: string
 }
 
 export interface ReaderStreamOptions {
   kafka: KafkaCluster
   product: Product
   identity: StreamIdentity
+  /** The share's current policy view on the product (rebinds on policy or share changes). */
+  views: ShareViewResolver
   transport: string
   /** How the client asked to start (for the audit): latest, earliest, a time, or "cursor". */
   from: string
@@ -69,6 +70,10 @@ export class ReaderStream implements OpenStream {
   private delivered = 0
   private deliveredBytes = 0
   private skipped = 0
+  private filtered = 0
+  private filterErrors = 0
+  private policyName = ''
+  private policyVersion = ''
   private readonly logger: Logger
   private readonly openedAt = Date.now()
 
@@ -86,6 +91,9 @@ export class ReaderStream implements OpenStream {
 
   /** Registers the stream (access is re-checked from here on) and opens its reader. */
   async start (): Promise<void> {
+    const active = this.options.views.current()
+    this.policyName = active?.policy.name ?? ''
+    this.policyVersion = active?.policy.version ?? ''
     this.options.registry.add(this)
     if (this.stopped) return
     this.logger.info({ partitions: this.positions.size, from: this.options.from }, 'stream opened')
@@ -110,8 +118,7 @@ export class ReaderStream implements OpenStream {
   }
 
   private auditBase (): { kind: 'stream', share: string, partner: string, product: string, transport: string, jti: string, policy: string, policy_version: string, stream: string } {
-    const { identity } = this.options
-    return { kind: 'stream', share: this.shareId, partner: this.partnerId, product: this.product, transport: this.transport, jti: this.jti, policy: identity.policy, policy_version: identity.policyVersion, stream: this.id }
+    return { kind: 'stream', share: this.shareId, partner: this.partnerId, product: this.product, transport: this.transport, jti: this.jti, policy: this.policyName, policy_version: this.policyVersion, stream: this.id }
   }
 
   private cursor (): string {
@@ -125,7 +132,18 @@ export class ReaderStream implements OpenStream {
   }
 
   private async deliver (records: KafkaRecord[]): Promise<void> {
-    const { sink, product, identity } = this.options
+    const { sink, product } = this.options
+    // Once per batch: a reloaded policy or a changed share applies from here on.
+    const active = this.options.views.current()
+    if (active === undefined) {
+      await this.stop('product_removed')
+      return
+    }
+    if (active.policy.version !== this.policyVersion) {
+      this.logger.info({ policy: active.policy.name, version: active.policy.version, previous: this.policyVersion }, 'policy version changed')
+      this.policyName = active.policy.name
+      this.policyVersion = active.policy.version
+    }
     let delivered = 0
     const bytesBefore = this.deliveredBytes
     for (const record of records) {
@@ -134,21 +152,29 @@ export class ReaderStream implements OpenStream {
       const next = this.positions.get(record.partition)
       if (next !== undefined && record.offset < next) continue
       this.positions.set(record.partition, record.offset + 1)
-      const cursor = this.cursor()
       const decoded = decodeRecord(product, record)
       let message: StreamMessage
       if (decoded.ok) {
+        const outcome = active.view({ value: decoded.value, key: decoded.key, headers: recordHeaders(record) })
+        if (!outcome.delivered) {
+          // Not delivered: nothing is sent; the next message's cursor moves past it.
+          if (outcome.reason === 'filter_error') {
+            this.filterErrors++
+            this.logger.debug({ partition: record.partition, offset: record.offset, error: outcome.error }, 'filter error: record not delivered')
+          } else this.filtered++
+          continue
+        }
         const envelope: RecordEnvelope = {
           type: 'record',
           product: this.product,
           partition: record.partition,
           offset: record.offset,
           timestamp: new Date(record.timestamp).toISOString(),
-          key: decoded.key,
-          value: decoded.value,
-          headers: {},
-          policy_version: identity.policyVersion,
-          cursor
+          key: outcome.key,
+          value: outcome.value,
+          headers: outcome.headers,
+          policy_version: active.policy.version,
+          cursor: this.cursor()
         }
         message = envelope
         delivered++
@@ -156,12 +182,12 @@ export class ReaderStream implements OpenStream {
         if (seen === undefined) this.offsets.set(record.partition, { first: record.offset, last: record.offset })
         else seen.last = record.offset
       } else {
-        const skipped: SkippedMessage = { type: 'skipped', partition: record.partition, offset: record.offset, reason: 'schema', cursor }
+        const skipped: SkippedMessage = { type: 'skipped', partition: record.partition, offset: record.offset, reason: 'schema', cursor: this.cursor() }
         message = skipped
         this.skipped++
         this.logger.warn({ partition: record.partition, offset: record.offset, reason: decoded.reason, detail: decoded.detail }, 'record withheld')
       }
-      if (!this.write(message, cursor)) await sink.waitWritable()
+      if (!this.write(message, message.cursor)) await sink.waitWritable()
     }
     this.delivered += delivered
     this.options.usage.delivered(this.shareId, delivered, this.deliveredBytes - bytesBefore)
@@ -191,7 +217,7 @@ export class ReaderStream implements OpenStream {
       sink.end({ message: revoked, json: JSON.stringify(revoked) })
     } else sink.end()
     const duration = Date.now() - this.openedAt
-    this.logger.info({ reason, delivered: this.delivered, skipped: this.skipped, duration_ms: duration }, 'stream closed')
+    this.logger.info({ reason, delivered: this.delivered, skipped: this.skipped, filtered: this.filtered, filter_errors: this.filterErrors, duration_ms: duration }, 'stream closed')
     this.options.audit.record({
       ...this.auditBase(),
       action: 'close',
@@ -199,9 +225,20 @@ export class ReaderStream implements OpenStream {
       delivered: this.delivered,
       delivered_bytes: this.deliveredBytes,
       skipped: this.skipped,
+      filtered: this.filtered + this.filterErrors,
       offsets: Object.fromEntries([...this.offsets].map(([p, o]) => [String(p), o])),
       duration_ms: duration
     })
     await this.reader?.close()
   }
+}
+
+/** Kafka headers as strings; a null-prototype object, so a header named __proto__ is just data. */
+function recordHeaders (record: KafkaRecord): Record<string, string> {
+  const headers: Record<string, string> = Object.create(null) as Record<string, string>
+  for (const name in record.headers) {
+    const text = headerText(record.headers[name])
+    if (text !== undefined) headers[name] = text
+  }
+  return headers
 }

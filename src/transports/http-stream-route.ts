@@ -6,6 +6,7 @@ import { authorizeProduct } from '../registry/access.js'
 import { GatewayError } from '../errors.js'
 import { MAX_CURSOR_LENGTH } from '../engine/cursor.js'
 import { ReaderStream } from '../engine/reader-stream.js'
+import { ShareViewResolver } from '../engine/share-view.js'
 import { parseStartSpec, resolveStartOffsets } from '../engine/start-position.js'
 import { HttpStreamSink } from './http-stream-sink.js'
 import { negotiateHttpStreamFormat } from './wire-format.js'
@@ -37,9 +38,9 @@ export function registerHttpStreamRoute (app: FastifyInstance, ctx: GatewayConte
     const principal = request.principal
     if (principal === null) throw new GatewayError('token_missing', 'send Authorization: Bearer <token>')
     const access = await authorizeProduct(ctx.registry, ctx.catalog(), principal, request.params.product, 'read')
-    const { product, grant } = access
-    const policy = product.policies.get(grant.policy)
-    if (policy === undefined) throw new GatewayError('unavailable', 'the policy of this share is not loaded', { retryAfter: 30 })
+    const { product } = access
+    const views = new ShareViewResolver({ catalog: ctx.catalog, registry: ctx.registry, secret: ctx.secret }, principal.shareId, product.name)
+    if (views.current() === undefined) throw new GatewayError('unavailable', 'the policy of this share is not loaded', { retryAfter: 30 })
     if (!ctx.readiness.acceptingStreams) throw new GatewayError('unavailable', 'the gateway is not ready for streams', { retryAfter: 5 })
 
     const format = negotiateHttpStreamFormat(request.query.format, request.headers.accept)
@@ -68,10 +69,9 @@ export function registerHttpStreamRoute (app: FastifyInstance, ctx: GatewayConte
         shareId: principal.shareId,
         partnerId: principal.partnerId,
         jti: principal.jti,
-        tokenExpiresAt: principal.expiresAt,
-        policy: policy.name,
-        policyVersion: policy.version
+        tokenExpiresAt: principal.expiresAt
       },
+      views,
       transport: format.name,
       from: spec.kind === 'cursor' ? 'cursor' : (from ?? 'latest'),
       start,

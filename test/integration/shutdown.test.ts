@@ -8,7 +8,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { request } from 'undici'
 import { adminClient, TEST_ADMIN_TOKEN, uniqueId } from '../helpers/gateway.js'
-import { DemoDataGenerator } from '../../src/dev/demo-data.js'
+import { PartnerOrders } from '../helpers/records.js'
 import { TEST_BROKERS, testKafka } from '../helpers/kafka.js'
 import { policiesWithTopics } from '../helpers/policies.js'
 import { spawnGateway } from '../helpers/process.js'
@@ -40,13 +40,13 @@ t.test('SIGTERM ends open streams cleanly and exits 0', async t => {
   const admin = adminClient(adminUrl)
   await gw.waitForLog(l => l.msg === 'registry loaded')
   const partner = uniqueId('partner')
-  t.equal((await admin('POST', '/admin/v1/partners', { id: partner, name: 'P', contact: 'p@example.com' })).status, 201)
+  t.equal((await admin('POST', '/admin/v1/partners', { id: partner, name: 'P', contact: 'p@example.com', attributes: { region: 'eu-west' } })).status, 201)
   const created = await admin('POST', '/admin/v1/shares', { partner, products: [{ product: 'orders', policy: 'partner-basic', access: ['read'] }] })
   t.equal(created.status, 201)
   const token = created.body.token.access_token as string
   const stream = await StreamClient.open(partnerUrl + '/v1/streams/orders', { token })
   if (!isStream(stream)) throw new Error(`no stream: ${stream.status}`)
-  const order = new DemoDataGenerator(5).order()
+  const order = new PartnerOrders(5).next()
   await kafka.produceRaw(topic, [{ key: order.key, value: JSON.stringify(order.value) }])
   await stream.waitFor(1)
 

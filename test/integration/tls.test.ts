@@ -13,7 +13,7 @@ import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
 import { Agent, request, type Dispatcher } from 'undici'
 import { ConfigError, loadConfig } from '../../src/config/config.js'
-import { DemoDataGenerator } from '../../src/dev/demo-data.js'
+import { PartnerOrders } from '../helpers/records.js'
 import { startTestGateway } from '../helpers/gateway.js'
 import { testKafka } from '../helpers/kafka.js'
 import { policiesWithTopics, REPO_ROOT } from '../helpers/policies.js'
@@ -105,7 +105,7 @@ t.test('with a certificate and key, the partner listener speaks HTTPS', async t 
     try {
       t.equal(stream.status, 200)
       t.match(stream.headers['content-type'], /^application\/x-ndjson/)
-      const order = new DemoDataGenerator(1).order()
+      const order = new PartnerOrders(1).next()
       await kafka.produceRaw(ordersTopic, [{ key: order.key, value: JSON.stringify(order.value) }])
       const [m] = await stream.waitFor(1)
       t.equal(m!.data.type, 'record')

@@ -10,7 +10,13 @@ const SCHEMA = JSON.stringify({
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   type: 'object',
   required: ['id'],
-  properties: { id: { type: 'string' }, email: { type: 'string' }, n: { type: 'number' } }
+  properties: {
+    id: { type: 'string' },
+    email: { type: 'string' },
+    n: { type: 'number' },
+    address: { type: 'object', properties: { city: { type: 'string' } } },
+    tags: { type: 'array', items: { type: 'string' } }
+  }
 })
 
 function product (name: string, extra = '', policies = 'p1:\n    fields:\n      id: keep\n'): string {
@@ -38,6 +44,10 @@ t.test('the shipped policies folder loads: products, schemas, policies', async t
   t.match(basic.version, /^[0-9a-f]{12}$/)
   t.same(basic.headers, ['traceparent'])
   t.ok(basic.fields.some(([p, a]) => p === 'customer.email' && a === 'drop'))
+  t.equal(basic.compiled.version, basic.version, 'compiled once at load')
+  t.equal(basic.compiled.hasFilter, true)
+  t.equal(basic.keyAction, 'keep')
+  t.equal(catalog.products.get('inventory-levels')!.policies.get('marketplace-availability')!.keyAction, 'hash')
   for (const p of catalog.products.values()) t.ok(p.policies.size >= 1, `${p.name} has a partner policy`)
   t.equal(catalog.products.get('inventory-levels')!.keyFormat, 'json')
 })
@@ -83,6 +93,19 @@ const cases: Case[] = [
   { name: 'topic used twice', files: { 'products/a.yaml': product('a'), 'products/b.yaml': product('b').replace('topic: t.b', 'topic: t.a') }, expect: /topic "t.a" is already used by product "a"/ },
   { name: 'name does not match file', files: { 'products/a.yaml': product('zzz') }, expect: /must match the file name/ },
   { name: 'internal topic', files: { 'products/a.yaml': product('a').replace('topic: t.a', 'topic: _streamshare.registry') }, expect: /topic/ },
+  { name: 'unknown field path', files: { 'products/a.yaml': product('a', '', 'p1:\n    fields:\n      id: keep\n      address.street: keep\n') }, expect: /^policy p1: unknown field path "address.street" \(not in schemas\/s.json\)$/, line: 11 },
+  { name: '[*] on a non-array', files: { 'products/a.yaml': product('a', '', 'p1:\n    fields:\n      id[*]: keep\n') }, expect: /^policy p1: field path "id\[\*\]": id is not an array in schemas\/s.json/, line: 10 },
+  { name: 'action that cannot apply to the type', files: { 'products/a.yaml': product('a', '', 'p1:\n    fields:\n      id: keep\n      address: { truncate: 3 }\n') }, expect: /^policy p1: field address: truncate cannot apply to object/, line: 11 },
+  { name: 'generalize on a plain string', files: { 'products/a.yaml': product('a', '', 'p1:\n    fields:\n      id: { generalize: day }\n') }, expect: /^policy p1: field id: generalize needs a string with format date-time or date/, line: 10 },
+  { name: 'keep on an object in allow mode', files: { 'products/a.yaml': product('a', '', 'p1:\n    fields:\n      id: keep\n      address: keep\n') }, expect: /^policy p1: field address: keep on an object/, line: 11 },
+  { name: 'overlapping paths', files: { 'products/a.yaml': product('a', '', 'p1:\n    fields:\n      address: hash\n      address.city: keep\n') }, expect: /^policy p1: field address.city is inside address/, line: 11 },
+  { name: 'CEL syntax error', files: { 'products/a.yaml': product('a', '', 'p1:\n    fields:\n      id: keep\n    where: "record.id == "\n') }, expect: /^policy p1: where: Unexpected token: EOF/, line: 11 },
+  { name: 'CEL type error', files: { 'products/a.yaml': product('a', '', 'p1:\n    fields:\n      id: keep\n    headers: [source]\n    where: >-\n      record.id != \'x\' &&\n      headers.source + 1 == 2\n') }, expect: /^policy p1: where: no such overload: string \+ int \(at "headers.source \+ 1"\)$/, line: 12 },
+  { name: 'CEL result is not a boolean', files: { 'products/a.yaml': product('a', '', 'p1:\n    fields:\n      id: keep\n    where: "size(record.tags)"\n') }, expect: /^policy p1: where: must be a boolean expression, but it gives int$/, line: 11 },
+  { name: 'CEL unknown record field', files: { 'products/a.yaml': product('a', '', 'p1:\n    fields:\n      id: keep\n    where: "record.emial.endsWith(\'@x.com\')"\n') }, expect: /^policy p1: where: unknown field record.emial \(not in schemas\/s.json\)$/, line: 11 },
+  { name: 'CEL unknown variable', files: { 'products/a.yaml': product('a', '', 'p1:\n    fields:\n      id: keep\n    where: "user.id == \'x\'"\n') }, expect: /^policy p1: where: Unknown variable: user/, line: 11 },
+  { name: 'JSON key without a key rule in allow mode', files: { 'products/a.yaml': product('a').replace('key: string', 'key: json') }, expect: /^policy p1: the product key is JSON/, line: 8 },
+  { name: 'bad key rule', files: { 'products/a.yaml': product('a', '', 'p1:\n    key: scramble\n    fields:\n      id: keep\n') }, expect: /key/, line: 9 },
   { name: 'YAML syntax error', files: { 'products/a.yaml': 'name: a\n  topic: [\n' }, expect: /./ },
   { name: 'no products', files: {}, expect: /no product files/ }
 ]

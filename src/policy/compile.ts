@@ -1,0 +1,277 @@
+/**
+ * Compiles a policy ONCE (at catalog load) into a closure; binding it to a share
+ * gives the view `record → what this share receives | not delivered` (DESIGN §1
+ * "compile once, run many"). Load-time work: path and type checks against the
+ * product schema, the CEL filter, the path tree, the output schema. Per record:
+ * one filter call, one walk over the listed paths, nothing parsed or compiled.
+ *
+ * allow mode builds the output from an empty object and copies only listed paths,
+ * so a field added upstream later can never leak. deny mode copies the record
+ * along the listed paths only (everything else is shared with the input, which
+ * nobody mutates) and leaves out what is dropped.
+ */
+import { createSecretKey } from 'node:crypto'
+import { WITHHELD, actionContext, generalizeValue, hashValue, keepAny, keepScalar, maskValue, truncateValue, type ActionContext, type ValueTransform } from './actions.js'
+import { checkRulesAgainstSchema } from './check.js'
+import { SchemaNavigator, type JsonSchema } from './json-schema.js'
+import { deriveOutputSchema } from './output-schema.js'
+import { buildTree, findOverlaps, parseRules, type TreeLevel } from './path-tree.js'
+import { CelPartner, compileWhere, type CompiledWhere } from './where.js'
+import type { CompiledPolicy, KeyAction, PolicyBinding, PolicyInput, PolicyOutcome, PolicyView } from './types.js'
+import type { FieldActionSpec, KeyFormat } from '../catalog/types.js'
+
+/** What compiling needs to know about a policy (a subset of the catalog's PolicyDefinition). */
+export interface PolicySource {
+  name: string
+  product: string
+  version: string
+  mode: 'allow' | 'deny'
+  fields: ReadonlyArray<readonly [string, FieldActionSpec]>
+  where: string | undefined
+  headers: readonly string[]
+  /** `key:` as written; undefined when the policy does not say. */
+  key: KeyAction | undefined
+}
+
+export interface ProductContext {
+  schema: JsonSchema
+  /** For messages, e.g. `schemas/orders.v1.json`. */
+  schemaFile: string
+  keyFormat: KeyFormat
+}
+
+/** A problem found while compiling, located so the loader can give its line. */
+export interface PolicyProblem {
+  at: { field: string } | 'where' | 'key' | 'policy'
+  message: string
+}
+
+// ---------------------------------------------------------------------------
+// Runtime tree. HOT PATH structures: arrays and Maps walked per record.
+
+interface AllowEntry {
+  name: string
+  arrays: number
+  leaf: ValueTransform | undefined
+  children: AllowEntry[] | undefined
+}
+
+interface DenyEntry {
+  name: string
+  arrays: number
+  drop: boolean
+  leaf: ValueTransform | undefined
+  children: Map<string, DenyEntry> | undefined
+}
+
+function transformFor (action: FieldActionSpec, mode: 'allow' | 'deny'): ValueTransform | undefined {
+  if (action === 'keep') return mode === 'allow' ? keepScalar : keepAny
+  if (action === 'drop') return undefined
+  if (action === 'hash') return hashValue
+  if ('mask' in action) return maskValue(action.mask.keep_first ?? 0, action.mask.keep_last ?? 0)
+  if ('truncate' in action) return truncateValue(action.truncate)
+  return generalizeValue(action.generalize)
+}
+
+function allowEntries (level: TreeLevel): AllowEntry[] {
+  return [...level.values()].map(e => ({
+    name: e.name,
+    arrays: e.arrays,
+    leaf: e.action === undefined ? undefined : transformFor(e.action, 'allow'),
+    children: e.children === undefined ? undefined : allowEntries(e.children)
+  }))
+}
+
+function denyEntries (level: TreeLevel): Map<string, DenyEntry> {
+  const out = new Map<string, DenyEntry>()
+  for (const e of level.values()) {
+    out.set(e.name, {
+      name: e.name,
+      arrays: e.arrays,
+      drop: e.action === 'drop',
+      leaf: e.action === undefined ? undefined : transformFor(e.action, 'deny'),
+      children: e.children === undefined ? undefined : denyEntries(e.children)
+    })
+  }
+  return out
+}
+
+const hasOwn = Object.prototype.hasOwnProperty
+
+function isPlainObject (value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+}
+
+/** Sets an own property, also for the name `__proto__` (plain assignment would set the prototype). */
+function setOwn (target: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true })
+  else target[key] = value
+}
+
+// HOT PATH
+function allowObject (input: Record<string, unknown>, entries: readonly AllowEntry[], ctx: ActionContext): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i] as AllowEntry
+    if (!hasOwn.call(input, e.name)) continue // absent stays absent
+    const r = allowValue(input[e.name], e, e.arrays, ctx)
+    if (r !== WITHHELD) setOwn(out, e.name, r)
+  }
+  return out
+}
+
+// HOT PATH
+function allowValue (value: unknown, e: AllowEntry, arrays: number, ctx: ActionContext): unknown {
+  if (arrays > 0) {
+    if (value === null) return null
+    if (!Array.isArray(value)) return WITHHELD
+    const out: unknown[] = []
+    for (let i = 0; i < value.length; i++) {
+      const r = allowValue(value[i], e, arrays - 1, ctx)
+      if (r !== WITHHELD) out.push(r)
+    }
+    return out
+  }
+  if (e.leaf !== undefined) return e.leaf(value, ctx)
+  if (value === null) return null
+  if (!isPlainObject(value)) return WITHHELD
+  return allowObject(value, e.children as AllowEntry[], ctx)
+}
+
+// HOT PATH
+function denyObject (input: Record<string, unknown>, level: ReadonlyMap<string, DenyEntry>, ctx: ActionContext): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  const keys = Object.keys(input)
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i] as string
+    const e = level.get(k)
+    if (e === undefined) { setOwn(out, k, input[k]); continue }
+    if (e.drop) continue
+    const r = denyValue(input[k], e, e.arrays, ctx)
+    if (r !== WITHHELD) setOwn(out, k, r)
+  }
+  return out
+}
+
+// HOT PATH
+function denyValue (value: unknown, e: DenyEntry, arrays: number, ctx: ActionContext): unknown {
+  if (arrays > 0) {
+    if (value === null) return null
+    // Not the array the policy expects: it may hold what should be dropped, so it is withheld.
+    if (!Array.isArray(value)) return WITHHELD
+    const out: unknown[] = []
+    for (let i = 0; i < value.length; i++) {
+      const r = denyValue(value[i], e, arrays - 1, ctx)
+      if (r !== WITHHELD) out.push(r)
+    }
+    return out
+  }
+  if (e.leaf !== undefined) return e.leaf(value, ctx)
+  if (value === null) return null
+  if (!isPlainObject(value)) return WITHHELD
+  return denyObject(value, e.children as Map<string, DenyEntry>, ctx)
+}
+
+/** Partner attributes as CEL sees them: strings only (numbers and booleans as their text). */
+function attributeStrings (attributes: Readonly<Record<string, unknown>>): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [k, v] of Object.entries(attributes ?? {})) {
+    if (typeof v === 'string') setOwn(out, k, v)
+    else if (typeof v === 'number' || typeof v === 'boolean') setOwn(out, k, String(v))
+  }
+  return Object.freeze(out)
+}
+
+const FILTERED: PolicyOutcome = Object.freeze({ delivered: false, reason: 'filtered' }) as PolicyOutcome
+const NOT_AN_OBJECT: PolicyOutcome = Object.freeze({ delivered: false, reason: 'filter_error', error: 'value_shape: the record value is not an object, so the policy cannot apply' }) as PolicyOutcome
+
+/**
+ * Checks and compiles one policy against its product. Returns every problem found
+ * (the loader reports them all), or the compiled policy.
+ */
+export function compilePolicy (source: PolicySource, product: ProductContext): { ok: true, policy: CompiledPolicy } | { ok: false, problems: PolicyProblem[] } {
+  const problems: PolicyProblem[] = []
+  const navigator = new SchemaNavigator(product.schema)
+  const { rules, problems: syntax } = parseRules(source.fields)
+  for (const p of syntax) problems.push({ at: { field: p.path }, message: p.message })
+  for (const p of checkRulesAgainstSchema(navigator, product.schemaFile, rules, source.mode)) problems.push({ at: { field: p.path }, message: p.message })
+  for (const p of findOverlaps(rules)) problems.push({ at: { field: p.path }, message: p.message })
+  const { root, problems: treeProblems } = buildTree(rules, source.mode)
+  for (const p of treeProblems) problems.push({ at: { field: p.path }, message: p.message })
+
+  if (source.key === undefined && source.mode === 'allow' && product.keyFormat === 'json') {
+    problems.push({ at: 'policy', message: 'the product key is JSON and may carry fields this policy withholds: say key: keep, key: hash or key: drop' })
+  }
+
+  let where: CompiledWhere | undefined
+  if (source.where !== undefined) {
+    const compiled = compileWhere(source.where, { navigator, schemaFile: product.schemaFile })
+    if (compiled.ok) where = compiled.where
+    else for (const m of compiled.problems) problems.push({ at: 'where', message: m })
+  }
+  if (problems.length > 0) return { ok: false, problems }
+
+  const keyAction: KeyAction = source.key ?? 'keep'
+  const headerNames = Object.freeze([...source.headers])
+  const outputSchema = deriveOutputSchema(product.schema, { mode: source.mode, fields: source.fields })
+  const usesHash = rules.some(r => r.action === 'hash') || keyAction === 'hash'
+  const filter = where?.filter
+
+  const transformValue: (value: unknown, ctx: ActionContext) => unknown = source.mode === 'allow'
+    ? (() => {
+        const entries = allowEntries(root)
+        return (value, ctx) => isPlainObject(value) ? allowObject(value, entries, ctx) : WITHHELD
+      })()
+    : (() => {
+        const level = denyEntries(root)
+        return (value, ctx) => isPlainObject(value) ? denyObject(value, level, ctx) : WITHHELD
+      })()
+
+  const bind = (binding: PolicyBinding): PolicyView => {
+    if (!(binding.hashKey instanceof Uint8Array) || binding.hashKey.length < 16) {
+      throw new TypeError('policy binding needs a hash key of at least 16 bytes (GatewaySecret.key("field-hash", shareId))')
+    }
+    const ctx: ActionContext = actionContext(createSecretKey(binding.hashKey))
+    const partner = new CelPartner(attributeStrings(binding.partnerAttributes))
+
+    // HOT PATH: once per record (and share).
+    return (input: PolicyInput): PolicyOutcome => {
+      if (filter !== undefined) {
+        const r = filter({ record: input.value, key: input.key, headers: input.headers, partner })
+        if (r === false) return FILTERED
+        if (r !== true) return { delivered: false, reason: 'filter_error', error: r.error }
+      }
+      let value: unknown = null
+      // A tombstone (null value) passes as null: it says "this key is gone" and carries nothing else.
+      if (input.value !== null) {
+        value = transformValue(input.value, ctx)
+        if (value === WITHHELD) return NOT_AN_OBJECT
+      }
+      const key = keyAction === 'keep' ? input.key : keyAction === 'drop' || input.key === null || input.key === undefined ? null : hashValue(input.key, ctx)
+      const headers: Record<string, string> = {}
+      const inputHeaders = input.headers
+      for (let i = 0; i < headerNames.length; i++) {
+        const h = headerNames[i] as string
+        if (hasOwn.call(inputHeaders, h)) {
+          const v = inputHeaders[h]
+          if (typeof v === 'string') setOwn(headers, h, v)
+        }
+      }
+      return { delivered: true, value, key, headers }
+    }
+  }
+
+  const policy: CompiledPolicy = Object.freeze({
+    name: source.name,
+    product: source.product,
+    mode: source.mode,
+    version: source.version,
+    outputSchema,
+    headers: headerNames,
+    keyAction,
+    hasFilter: filter !== undefined,
+    shareIndependent: !usesHash && where?.usesPartner !== true,
+    bind
+  })
+  return { ok: true, policy }
+}
