@@ -5,6 +5,7 @@
  * on port 0.
  */
 import { randomBytes } from 'node:crypto'
+import { watch } from 'node:fs'
 import type { FastifyInstance } from 'fastify'
 import type { Config } from './config/config.js'
 import { loadCatalog } from './catalog/load.js'
@@ -73,6 +74,23 @@ function urlOf (app: FastifyInstance, tls: boolean): string {
   if (address === null || typeof address === 'string') throw new Error('listener has no TCP address')
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
   return `${tls ? 'https' : 'http'}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`
+}
+
+/** Calls `onChange` (debounced) when anything below `dir` changes. */
+function watchFolder (dir: string, onChange: () => void, log: Logger): () => void {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    const watcher = watch(dir, { recursive: true, persistent: false }, () => {
+      if (timer !== undefined) clearTimeout(timer)
+      // Editors write in several steps; act once they are done.
+      timer = setTimeout(onChange, 300)
+    })
+    watcher.on('error', (err) => { log.warn({ err }, 'cannot watch the policies folder; reload with SIGHUP') })
+    return () => { if (timer !== undefined) clearTimeout(timer); watcher.close() }
+  } catch (err) {
+    log.warn({ err }, 'cannot watch the policies folder; reload with SIGHUP')
+    return () => {}
+  }
 }
 
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
@@ -156,6 +174,7 @@ export async function startGateway (config: Readonly<Config>, options: StartOpti
   const close = async (): Promise<void> => {
     closing ??= (async () => {
       closed = true
+      stopWatching()
       log.info({ streams: streams.size }, 'shutting down')
       readiness.markShuttingDown()
       if (config.shutdownDelayMs > 0) await sleep(config.shutdownDelayMs)
@@ -169,16 +188,7 @@ export async function startGateway (config: Readonly<Config>, options: StartOpti
     })()
     await closing
   }
-  const reload = async (): Promise<ReloadResult> => {
-    const result: ReloadResult = { keys: 'reloaded', policies: 'unchanged', errors: [] }
-    try {
-      tokens.replaceKeys(await loadKeys(config, log))
-      log.info({ kids: tokens.signingKeys.kids, signing: tokens.signingKeys.signingKid }, 'signing keys reloaded')
-    } catch (err) {
-      result.keys = 'failed'
-      result.errors.push((err as Error).message)
-      log.error({ err }, 'signing keys not reloaded; the previous keys stay in force')
-    }
+  const reloadPolicies = async (result: ReloadResult): Promise<void> => {
     try {
       const next = await loadCatalog(config.policiesDir)
       if (next.version !== catalog.version) {
@@ -191,8 +201,22 @@ export async function startGateway (config: Readonly<Config>, options: StartOpti
       result.errors.push((err as Error).message)
       log.error({ err }, 'policies not reloaded; the last good version stays in force')
     }
+  }
+  const reload = async (): Promise<ReloadResult> => {
+    const result: ReloadResult = { keys: 'reloaded', policies: 'unchanged', errors: [] }
+    try {
+      tokens.replaceKeys(await loadKeys(config, log))
+      log.info({ kids: tokens.signingKeys.kids, signing: tokens.signingKeys.signingKid }, 'signing keys reloaded')
+    } catch (err) {
+      result.keys = 'failed'
+      result.errors.push((err as Error).message)
+      log.error({ err }, 'signing keys not reloaded; the previous keys stay in force')
+    }
+    await reloadPolicies(result)
     return result
   }
+  // Policy files edited in place (or a ConfigMap update) apply without a signal.
+  const stopWatching = config.watchPolicies ? watchFolder(config.policiesDir, () => { void reloadPolicies({ keys: 'reloaded', policies: 'unchanged', errors: [] }) }, log) : () => {}
   if (options.waitForRegistry === true) await registryLoaded
   return { ctx, partner, admin, partnerUrl, adminUrl, registryLoaded, reload, close }
 }

@@ -9,6 +9,7 @@ import { GatewayError } from '../errors.js'
 import type { GatewayContext } from '../gateway-context.js'
 import { shareStatus, type Share } from '../registry/types.js'
 import type { Actor, PartnerInput, PartnerPatch, ShareInput, SharePatch } from '../registry/share-service.js'
+import { previewPolicy } from '../policy/index.js'
 import * as s from './schemas.js'
 
 /** Constant-time comparison of the admin secret (hashing first equalises lengths). */
@@ -135,6 +136,20 @@ export function registerAdminRoutes (app: FastifyInstance, ctx: GatewayContext):
           }))
         }))
       }
+    })
+
+    admin.post<{ Body: { product: string, policy: string, record: unknown, key?: unknown, headers?: Record<string, string>, partner?: string, share?: string } }>('/admin/v1/policies/preview', { schema: { body: s.previewBody } }, async (request) => {
+      const { product: productName, policy: policyName, record, key, headers, partner: partnerId, share } = request.body
+      const product = ctx.catalog().products.get(productName)
+      if (product === undefined) throw new GatewayError('bad_request', 'unknown product', { errors: [{ path: '/product', message: 'no such product' }] })
+      const policy = product.policies.get(policyName)
+      if (policy === undefined) throw new GatewayError('bad_request', 'unknown policy', { errors: [{ path: '/policy', message: `no such policy for ${productName}` }] })
+      const partner = partnerId === undefined ? undefined : service.getPartner(partnerId)
+      return previewPolicy(product, policy, { value: record, key: key ?? null, headers: headers ?? {} }, {
+        secret: ctx.secret,
+        ...(partner === undefined ? {} : { partnerAttributes: partner.attributes }),
+        ...(share === undefined ? {} : { shareId: share })
+      })
     })
 
     // ---- audit ----

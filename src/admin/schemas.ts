@@ -148,3 +148,21 @@ export const auditQuery = {
     limit: { type: 'integer', minimum: 1, maximum: 1000 }
   }
 } as const
+
+export const previewBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['product', 'policy', 'record'],
+  properties: {
+    product: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' },
+    policy: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' },
+    /** The record value, as it would be on the topic. */
+    record: {},
+    key: {},
+    headers: { type: 'object', maxProperties: 64, additionalProperties: { type: 'string', maxLength: 4096 } },
+    /** Evaluate `where` with this partner's attributes. */
+    partner: { type: 'string', pattern: ID_PATTERN },
+    /** Hash as this share would (default: a preview scope that no share has). */
+    share: { type: 'string', pattern: SHARE_ID_PATTERN }
+  }
+} as const

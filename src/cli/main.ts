@@ -17,6 +17,8 @@ Usage:
   streamshare share token create|list|revoke …
                                     the admin API (--admin-url, token from STREAMSHARE_ADMIN_TOKEN)
   streamshare policy check [dir]    validate a policies folder (default ./policies)
+  streamshare policy preview --product P --policy X [--partner ID] < record.json
+                                    what a partner would receive for that record
   streamshare demo produce          produce demo records to the demo products' topics
   streamshare keys generate [--alg ES256|EdDSA]
                                     print a new private JWK Set for STREAMSHARE_SIGNING_KEYS

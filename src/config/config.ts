@@ -67,6 +67,8 @@ export interface Config {
   streamMaxBufferedBytes: number
   /** Registry feed silent longer than this → not ready, new streams refused (fail closed). */
   registryMaxSilenceMs: number
+  /** Reload the policies folder when its files change (besides SIGHUP). */
+  watchPolicies: boolean
 }
 
 type Env = Record<string, string | undefined>
@@ -253,7 +255,8 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
     shutdownDelayMs: integer(env, 'STREAMSHARE_SHUTDOWN_DELAY_MS', 0, 0, 60000),
     tokenTtlSeconds: integer(env, 'STREAMSHARE_TOKEN_TTL_SECONDS', 86400, 60, 31536000),
     streamMaxBufferedBytes: integer(env, 'STREAMSHARE_STREAM_MAX_BUFFERED_BYTES', 8 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
-    registryMaxSilenceMs: integer(env, 'STREAMSHARE_REGISTRY_MAX_SILENCE_MS', 30000, 1000, 600000)
+    registryMaxSilenceMs: integer(env, 'STREAMSHARE_REGISTRY_MAX_SILENCE_MS', 30000, 1000, 600000),
+    watchPolicies: bool(env, 'STREAMSHARE_POLICIES_WATCH', true)
   }
   const signingKeysFile = text(env, 'STREAMSHARE_SIGNING_KEYS')
   if (signingKeysFile !== undefined) config.signingKeysFile = path.resolve(cwd, signingKeysFile)

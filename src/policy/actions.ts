@@ -184,6 +184,7 @@ export function truncateValue (n: number): ValueTransform {
 // RFC 3339 date-time and full-date. Compiled once, at module load.
 const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/
 const FULL_DATE = /^(\d{4})-(\d{2})-(\d{2})$/
+const UTC_DATE_TIME = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?[Zz]$/
 
 const UNIT_RANK: Record<GeneralizeUnit, number> = { second: 0, minute: 1, hour: 2, day: 3, month: 4 }
 const MS: Record<Exclude<GeneralizeUnit, 'month'>, number> = { second: 1000, minute: 60_000, hour: 3_600_000, day: 86_400_000 }
@@ -209,6 +210,18 @@ export function generalizeMillis (ms: number, unit: GeneralizeUnit): number {
  * is the same UTC day. Returns undefined for text that is not RFC 3339.
  */
 export function generalizeTimestamp (text: string, unit: GeneralizeUnit): string | undefined {
+  // Fast path for the common form (UTC, `Z`): cut the text, no number parsing.
+  const last = text.charCodeAt(text.length - 1)
+  if ((last === 90 || last === 122) && UTC_DATE_TIME.test(text)) {
+    const fraction = text.length > 20 ? '.' + '0'.repeat(text.length - 21) : ''
+    switch (unit) {
+      case 'second': return `${text.slice(0, 10)}T${text.slice(11, 19)}${fraction}Z`
+      case 'minute': return `${text.slice(0, 10)}T${text.slice(11, 16)}:00${fraction}Z`
+      case 'hour': return `${text.slice(0, 10)}T${text.slice(11, 13)}:00:00${fraction}Z`
+      case 'day': return `${text.slice(0, 10)}T00:00:00${fraction}Z`
+      case 'month': return `${text.slice(0, 8)}01T00:00:00${fraction}Z`
+    }
+  }
   const m = DATE_TIME.exec(text)
   if (m === null) {
     const d = FULL_DATE.exec(text)

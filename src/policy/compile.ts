@@ -115,7 +115,8 @@ function allowObject (input: Record<string, unknown>, entries: readonly AllowEnt
     const e = entries[i] as AllowEntry
     if (!hasOwn.call(input, e.name)) continue // absent stays absent
     const r = allowValue(input[e.name], e, e.arrays, ctx)
-    if (r !== WITHHELD) setOwn(out, e.name, r)
+    // A policy field named __proto__ must become data, not a prototype: rare, so decided per entry.
+    if (r !== WITHHELD) { if (e.name === '__proto__') setOwn(out, e.name, r); else out[e.name] = r }
   }
   return out
 }

@@ -50,6 +50,7 @@ export class ShareRegistry extends EventEmitter<{ change: [RegistryChange], load
   private lastFetchAt = 0
   private waiters: Waiter[] = []
   private syncing: Promise<void> | undefined
+  private stopped = false
   private readonly logger: Logger
 
   constructor (private readonly options: ShareRegistryOptions) {
@@ -60,6 +61,7 @@ export class ShareRegistry extends EventEmitter<{ change: [RegistryChange], load
 
   /** Creates the topic if missing and starts tailing it. Resolves once loaded. */
   async start (): Promise<void> {
+    this.stopped = false
     const { kafka } = this.options
     await kafka.ensureTopics([{ ...REGISTRY_TOPIC_SPEC, topic: this.topic }])
     const [marks] = await kafka.watermarks(this.topic)
@@ -67,21 +69,45 @@ export class ShareRegistry extends EventEmitter<{ change: [RegistryChange], load
     this.loadTarget = marks?.high ?? 0
     this.nextOffset = low
     if (this.loadTarget <= low) this.markLoaded()
-    this.reader = await kafka.openReader({
+    await this.openFeed(low)
+    this.lastFetchAt = Date.now()
+    if (!this.loadedFlag) await new Promise<void>(resolve => { this.once('loaded', resolve) })
+  }
+
+  /** Tails the topic from `from`; a feed that fails for good is reopened where it stopped. */
+  private async openFeed (from: number): Promise<void> {
+    this.reader = await this.options.kafka.openReader({
       topic: this.topic,
-      start: new Map([[0, low]]),
+      start: new Map([[0, from]]),
       label: 'registry',
       maxWaitMs: 500,
       onRecords: (records) => { for (const r of records) this.apply(r) },
       onFetch: () => { this.lastFetchAt = Date.now() },
       onPosition: (_partition, next) => { this.advance(next) },
-      onFailure: (err) => { this.logger.error({ err }, 'registry feed stopped') }
+      onFailure: (err) => {
+        this.logger.error({ err }, 'registry feed stopped; reopening it')
+        void this.reopenFeed()
+      }
     })
-    this.lastFetchAt = Date.now()
-    if (!this.loadedFlag) await new Promise<void>(resolve => { this.once('loaded', resolve) })
+  }
+
+  private async reopenFeed (): Promise<void> {
+    const failed = this.reader
+    this.reader = undefined
+    await failed?.close()
+    for (let attempt = 1; !this.stopped; attempt++) {
+      try {
+        await this.openFeed(this.nextOffset)
+        return
+      } catch (err) {
+        this.logger.warn({ err, attempt }, 'cannot reopen the registry feed yet')
+        await new Promise(resolve => setTimeout(resolve, Math.min(10_000, 500 * attempt)))
+      }
+    }
   }
 
   async stop (): Promise<void> {
+    this.stopped = true
     await this.reader?.close()
     this.reader = undefined
     for (const w of this.waiters) w.resolve()

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdtemp } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import { Writable } from 'node:stream'
 import { request } from 'undici'
 import { loadConfig } from '../../src/config/config.js'
 import { startGateway, type Gateway } from '../../src/gateway.js'
@@ -46,7 +47,7 @@ export function uniqueId (prefix: string): string {
 
 export async function startTestGateway (
   t: { teardown: (fn: () => Promise<void> | void) => void },
-  options: { policiesDir: string, env?: Record<string, string> }
+  options: { policiesDir: string, env?: Record<string, string>, /** Collects every log line (level debug). */ logs?: string[] }
 ): Promise<TestGateway> {
   devState ??= mkdtemp(path.join(os.tmpdir(), 'streamshare-state-'))
   const config = loadConfig({
@@ -61,7 +62,11 @@ export async function startTestGateway (
     STREAMSHARE_LOG_LEVEL: process.env.STREAMSHARE_TEST_LOG_LEVEL ?? 'silent',
     ...options.env
   })
-  const gateway = await startGateway(config, { logger: createLogger(config.logLevel), waitForRegistry: true })
+  const logs = options.logs
+  const logger = logs === undefined
+    ? createLogger(config.logLevel)
+    : createLogger('debug', new Writable({ write (chunk: Buffer, _enc, done) { logs.push(chunk.toString()); done() } }))
+  const gateway = await startGateway(config, { logger, waitForRegistry: true })
   t.teardown(async () => { await gateway.close() })
   const adminApi = adminClient(gateway.adminUrl)
   const catalog = gateway.ctx.catalog()

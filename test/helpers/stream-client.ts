@@ -19,6 +19,8 @@ export class StreamClient {
   retry: number | undefined
   ended = false
   error: Error | undefined
+  /** Every byte received, as text: for asserting what went over the wire. */
+  raw = ''
   private waiters: Array<() => void> = []
   private readonly body: Dispatcher.ResponseData['body']
   private readonly done: Promise<void>
@@ -60,7 +62,9 @@ export class StreamClient {
     let event: { id?: string, event?: string, data: string[] } = { data: [] }
     try {
       for await (const chunk of this.body) {
-        buffer += (chunk as Buffer).toString('utf8')
+        const text = (chunk as Buffer).toString('utf8')
+        this.raw += text
+        buffer += text
         let nl: number
         while ((nl = buffer.indexOf('\n')) !== -1) {
           const line = buffer.slice(0, nl)

@@ -136,3 +136,25 @@ t.test('a token announces its expiry 30 s ahead, then the stream ends', async t 
   t.equal(res.statusCode, 401)
   t.equal((await res.body.json() as { code: string }).code, 'token_expired')
 })
+
+t.test('fail closed: a registry feed silent past its bound makes the instance unready and refuses new streams', async t => {
+  const c = await startTestGateway(t, { policiesDir, env: { STREAMSHARE_REGISTRY_MAX_SILENCE_MS: '1000' } })
+  const { token } = await a.share(['orders'])
+  const ok = await open(c.partnerUrl, token)
+  ok.close()
+  // Stop this instance's registry feed (as a lost connection would): it can no longer
+  // know about revocations, so it must stop admitting streams.
+  await c.ctx.registry.stop()
+  let ready = 200
+  for (let i = 0; i < 50 && ready === 200; i++) {
+    const res = await request(c.adminUrl + '/readyz')
+    ready = res.statusCode
+    await res.body.dump()
+    if (ready === 200) await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  t.equal(ready, 503, '/readyz fails')
+  const refused = await request(c.partnerUrl + '/v1/streams/orders', { headers: { authorization: `Bearer ${token}` } })
+  t.equal(refused.statusCode, 503)
+  t.equal((await refused.body.json() as { code: string }).code, 'unavailable')
+  t.ok(refused.headers['retry-after'], 'with Retry-After')
+})

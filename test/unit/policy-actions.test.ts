@@ -123,3 +123,22 @@ t.test('canonical JSON sorts keys at every depth', async t => {
   t.equal(canonicalJson('é'), '"é"')
   t.equal(canonicalJson(1.5), '1.5')
 })
+
+t.test('generalize: the UTC fast path agrees with calendar arithmetic (property)', async t => {
+  const { generalizeTimestamp } = await import('../../src/policy/actions.js')
+  const fcMod = (await import('fast-check')).default
+  const units = ['second', 'minute', 'hour', 'day', 'month'] as const
+  fcMod.assert(fcMod.property(fcMod.date({ min: new Date('1970-01-01T00:00:00Z'), max: new Date('9999-12-31T23:59:59Z'), noInvalidDate: true }), fcMod.constantFrom(...units), (date, unit) => {
+    const text = date.toISOString() // YYYY-MM-DDTHH:MM:SS.sssZ
+    const d = new Date(date.getTime())
+    if (unit !== 'second') d.setUTCSeconds(0)
+    if (unit === 'hour' || unit === 'day' || unit === 'month') d.setUTCMinutes(0)
+    if (unit === 'day' || unit === 'month') d.setUTCHours(0)
+    if (unit === 'month') d.setUTCDate(1)
+    d.setUTCMilliseconds(0)
+    return generalizeTimestamp(text, unit) === d.toISOString()
+  }), { numRuns: 2000 })
+  t.equal(generalizeTimestamp('2026-11-25T13:37:42Z', 'minute'), '2026-11-25T13:37:00Z', 'no fraction stays without one')
+  t.equal(generalizeTimestamp('2026-11-25t13:37:42.5z', 'hour'), '2026-11-25T13:00:00.0Z', 'lower-case t and z normalised')
+  t.equal(generalizeTimestamp('2026-11-25T13:37:42+02:00', 'hour'), '2026-11-25T11:00:00Z', 'offsets move to UTC first')
+})
