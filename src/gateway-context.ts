@@ -15,6 +15,9 @@ import type { ShareRegistry } from './registry/share-registry.js'
 import type { UsageTracker } from './engine/usage.js'
 import type { ShareService } from './registry/share-service.js'
 import type { GatewaySecret } from './auth/gateway-secret.js'
+import type { TapManager } from './engine/tap-manager.js'
+import type { QuarantineWriter } from './engine/quarantine.js'
+import type { LowWatermarks } from './engine/low-watermarks.js'
 
 export interface GatewayContext {
   readonly config: Readonly<Config>
@@ -34,4 +37,8 @@ export interface GatewayContext {
   readonly usage: UsageTracker
   /** Admin operations on partners, shares and tokens. */
   readonly shares: ShareService
+  /** One tap (reader + ring) per product topic, and the replay reader budget. */
+  readonly taps: TapManager
+  readonly quarantine: QuarantineWriter
+  readonly lowWatermarks: LowWatermarks
 }

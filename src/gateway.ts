@@ -16,6 +16,9 @@ import { TokenService } from './auth/tokens.js'
 import { CursorCodec } from './engine/cursor.js'
 import { StreamRegistry } from './engine/stream-registry.js'
 import { UsageTracker } from './engine/usage.js'
+import { TapManager } from './engine/tap-manager.js'
+import { QuarantineWriter } from './engine/quarantine.js'
+import { LowWatermarks } from './engine/low-watermarks.js'
 import { KafkaCluster } from './kafka/cluster.js'
 import { AuditLog } from './observability/audit.js'
 import { createLogger, type Logger } from './observability/logger.js'
@@ -112,6 +115,17 @@ export async function startGateway (config: Readonly<Config>, options: StartOpti
   // Ends streams whose access ends; it lives as long as its registry listeners.
   new StreamGuard(registry, streams, log) // eslint-disable-line no-new
   const audit = new AuditLog(kafka, log, instanceId)
+  const quarantine = new QuarantineWriter(kafka, log, instanceId)
+  const taps = new TapManager({
+    kafka,
+    catalog: () => catalog,
+    quarantine,
+    logger: log,
+    bounds: { maxRecords: config.ringMaxRecords, maxBytes: config.ringMaxBytes },
+    idleMs: config.tapIdleMs,
+    replayPerShare: config.replayPerShare,
+    replayPerInstance: config.replayPerInstance
+  })
   readiness.addCheck('policies', () => ({ ok: true, detail: `loaded, version ${catalog.version}` }))
   readiness.addCheck('registry', () => registry.current
     ? { ok: true, detail: 'current' }
@@ -132,7 +146,10 @@ export async function startGateway (config: Readonly<Config>, options: StartOpti
     registry,
     audit,
     usage: new UsageTracker(),
-    shares: new ShareService(registry, () => catalog, tokens, audit, config.tokenTtlSeconds)
+    shares: new ShareService(registry, () => catalog, tokens, audit, config.tokenTtlSeconds),
+    taps,
+    quarantine,
+    lowWatermarks: new LowWatermarks(kafka)
   }
 
   // Serve even if Kafka is down: /readyz says so, and the registry keeps trying.
@@ -144,6 +161,7 @@ export async function startGateway (config: Readonly<Config>, options: StartOpti
     for (let attempt = 1; !closed; attempt++) {
       try {
         await audit.start()
+        await quarantine.start()
         await registry.start()
         return
       } catch (err) {
@@ -180,7 +198,8 @@ export async function startGateway (config: Readonly<Config>, options: StartOpti
       if (config.shutdownDelayMs > 0) await sleep(config.shutdownDelayMs)
       await streams.stopAll('shutdown')
       await Promise.allSettled([partner.close(), admin.close()])
-      await audit.drain()
+      await taps.close()
+      await Promise.allSettled([audit.drain(), quarantine.drain()])
       await registry.stop()
       await kafka.close()
       readiness.stop()

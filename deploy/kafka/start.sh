@@ -12,10 +12,13 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 lib="$here/lib"
-data="$here/data"
-logs="$here/logs"
+# A second, private broker (e.g. a test that restarts its broker) sets its own folder and ports.
+state="${STREAMSHARE_LOCAL_KAFKA_DIR:-$here}"
+data="$state/data"
+logs="$state/logs"
 pidfile="$data/broker.pid"
 port="${STREAMSHARE_LOCAL_KAFKA_PORT:-9092}"
+controller_port="${STREAMSHARE_LOCAL_KAFKA_CONTROLLER_PORT:-9093}"
 ready_timeout="${STREAMSHARE_LOCAL_KAFKA_TIMEOUT:-90}"
 heap="${STREAMSHARE_LOCAL_KAFKA_HEAP:-512m}"
 
@@ -36,7 +39,7 @@ command -v java >/dev/null || { say "java not found: install a JDK 17+"; exit 1;
 mkdir -p "$data/log" "$logs"
 config="$data/server.properties"
 # The effective config: the committed template plus this checkout's absolute log dir.
-{ cat "$here/config/server.properties"; echo "log.dirs=$data/log"; } > "$config"
+{ sed -e "s/:9092/:$port/g" -e "s/:9093/:$controller_port/g" "$here/config/server.properties"; echo "log.dirs=$data/log"; } > "$config"
 
 java_cmd=(java -Xms128m "-Xmx$heap" -XX:+UseG1GC -XX:MaxGCPauseMillis=20
   -Djava.awt.headless=true -Dkafka.logs.dir="$logs"

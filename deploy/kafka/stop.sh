@@ -3,7 +3,7 @@
 # SIGKILL only if it has not exited after 30 s. Data and jars stay for the next start.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-pidfile="$here/data/broker.pid"
+pidfile="${STREAMSHARE_LOCAL_KAFKA_DIR:-$here}/data/broker.pid"
 say() { echo "kafka: $*" >&2; }
 
 if [ ! -f "$pidfile" ]; then say "not running (no pid file)"; exit 0; fi

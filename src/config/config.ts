@@ -30,6 +30,8 @@ export interface KafkaConfig {
   sasl?: { mechanism: SaslMechanism, username: string, password: string }
   connectionTimeoutMs: number
   requestTimeoutMs: number
+  /** How often readers refresh topic metadata (how soon new partitions are seen). */
+  metadataMaxAgeMs: number
 }
 
 export interface TlsConfig {
@@ -65,10 +67,20 @@ export interface Config {
   tokenTtlSeconds: number
   /** Upper bound on one stream's queued-but-unsent bytes before it is cut. */
   streamMaxBufferedBytes: number
+  /** A client whose socket buffer stays full (it reads nothing) this long is cut. */
+  streamStallTimeoutMs: number
   /** Registry feed silent longer than this → not ready, new streams refused (fail closed). */
   registryMaxSilenceMs: number
   /** Reload the policies folder when its files change (besides SIGHUP). */
   watchPolicies: boolean
+  /** Per product topic: how many recent records (and bytes) the tap keeps for subscribers. */
+  ringMaxRecords: number
+  ringMaxBytes: number
+  /** A tap with no subscriber stops after this long. */
+  tapIdleMs: number
+  /** Private replay readers (streams starting before the ring) per share and per instance. */
+  replayPerShare: number
+  replayPerInstance: number
 }
 
 type Env = Record<string, string | undefined>
@@ -187,7 +199,8 @@ function kafkaConfig (env: Env, cwd: string): KafkaConfig {
     clientId: text(env, 'STREAMSHARE_KAFKA_CLIENT_ID') ?? 'streamshare',
     ssl,
     connectionTimeoutMs: integer(env, 'STREAMSHARE_KAFKA_CONNECTION_TIMEOUT_MS', 3000, 100, 60000),
-    requestTimeoutMs: integer(env, 'STREAMSHARE_KAFKA_REQUEST_TIMEOUT_MS', 30000, 1000, 300000)
+    requestTimeoutMs: integer(env, 'STREAMSHARE_KAFKA_REQUEST_TIMEOUT_MS', 30000, 1000, 300000),
+    metadataMaxAgeMs: integer(env, 'STREAMSHARE_KAFKA_METADATA_MAX_AGE_MS', 30000, 1000, 3600000)
   }
   if (sslCa !== undefined) config.sslCa = sslCa
   if (sslCert !== undefined) config.sslCert = sslCert
@@ -255,8 +268,14 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
     shutdownDelayMs: integer(env, 'STREAMSHARE_SHUTDOWN_DELAY_MS', 0, 0, 60000),
     tokenTtlSeconds: integer(env, 'STREAMSHARE_TOKEN_TTL_SECONDS', 86400, 60, 31536000),
     streamMaxBufferedBytes: integer(env, 'STREAMSHARE_STREAM_MAX_BUFFERED_BYTES', 8 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
+    streamStallTimeoutMs: integer(env, 'STREAMSHARE_STREAM_STALL_TIMEOUT_MS', 30000, 100, 3_600_000),
     registryMaxSilenceMs: integer(env, 'STREAMSHARE_REGISTRY_MAX_SILENCE_MS', 30000, 1000, 600000),
-    watchPolicies: bool(env, 'STREAMSHARE_POLICIES_WATCH', true)
+    watchPolicies: bool(env, 'STREAMSHARE_POLICIES_WATCH', true),
+    ringMaxRecords: integer(env, 'STREAMSHARE_RING_MAX_RECORDS', 20000, 1, 10_000_000),
+    ringMaxBytes: integer(env, 'STREAMSHARE_RING_MAX_BYTES', 64 * 1024 * 1024, 1024, 16 * 1024 * 1024 * 1024),
+    tapIdleMs: integer(env, 'STREAMSHARE_TAP_IDLE_MS', 60000, 0, 3_600_000),
+    replayPerShare: integer(env, 'STREAMSHARE_REPLAY_MAX_PER_SHARE', 4, 0, 10000),
+    replayPerInstance: integer(env, 'STREAMSHARE_REPLAY_MAX_PER_INSTANCE', 64, 0, 100000)
   }
   const signingKeysFile = text(env, 'STREAMSHARE_SIGNING_KEYS')
   if (signingKeysFile !== undefined) config.signingKeysFile = path.resolve(cwd, signingKeysFile)

@@ -41,6 +41,18 @@ function readVarint (buf: Buffer, pos: { i: number }): number {
   throw new Error('varint too long')
 }
 
+/** The unsigned part of a cursor: the position vector, varint-encoded. Shared by all shares. */
+export function cursorPayload (positions: PartitionOffsets): Buffer {
+  const bytes: number[] = [VERSION]
+  const partitions = [...positions.keys()].sort((a, b) => a - b)
+  writeVarint(bytes, partitions.length)
+  for (const p of partitions) {
+    writeVarint(bytes, p)
+    writeVarint(bytes, positions.get(p) as number)
+  }
+  return Buffer.from(bytes)
+}
+
 export class CursorCodec {
   constructor (private readonly key: Buffer) {}
 
@@ -52,14 +64,11 @@ export class CursorCodec {
   }
 
   encode (shareId: string, product: string, positions: PartitionOffsets): string {
-    const bytes: number[] = [VERSION]
-    const partitions = [...positions.keys()].sort((a, b) => a - b)
-    writeVarint(bytes, partitions.length)
-    for (const p of partitions) {
-      writeVarint(bytes, p)
-      writeVarint(bytes, positions.get(p) as number)
-    }
-    const payload = Buffer.from(bytes)
+    return this.seal(shareId, product, cursorPayload(positions))
+  }
+
+  /** Signs a payload from cursorPayload() for one share and product. */
+  seal (shareId: string, product: string, payload: Buffer): string {
     return Buffer.concat([payload, this.mac(shareId, product, payload)]).toString('base64url')
   }
 

@@ -18,7 +18,8 @@ export interface GapMessage {
   partition: number
   from_offset: number
   to_offset: number
-  reason: 'retention'
+  /** retention: the records were deleted; history_window: they are older than the share may read. */
+  reason: 'retention' | 'history_window'
   cursor?: string
 }
 
@@ -38,6 +39,7 @@ export type StreamMessage = RecordEnvelope | GapMessage | SkippedMessage | Expir
 /** Why a stream ended, for logs, audit and metrics. */
 export type StreamEndReason =
   | 'client_closed'
+  | 'complete'
   | 'shutdown'
   | 'slow_consumer'
   | 'share_revoked'

@@ -12,6 +12,11 @@ import type { ShareRegistry } from '../registry/share-registry.js'
 export interface ActiveView {
   policy: PolicyDefinition
   view: PolicyView
+  /**
+   * Identifies this binding (share, policy version, partner attributes): records' views
+   * are cached under it and reused by every subscription with the same binding.
+   */
+  key: string
 }
 
 export interface ViewSources {
@@ -40,7 +45,8 @@ export class ShareViewResolver {
     if (policy === undefined || partner === undefined) return undefined
     this.cached = {
       policy,
-      view: bindPolicy(policy.compiled, { shareId: this.shareId, secret: this.sources.secret, partnerAttributes: partner.attributes })
+      view: bindPolicy(policy.compiled, { shareId: this.shareId, secret: this.sources.secret, partnerAttributes: partner.attributes }),
+      key: `${this.shareId}|${policy.version}|${partner.updated_at}`
     }
     return this.cached
   }

@@ -1,18 +1,33 @@
 /**
  * Where a stream starts (CONTRACT §5): `latest` (default), `earliest`, an RFC 3339
- * timestamp, or a cursor. Resolved to explicit offsets before the stream opens, so a
- * record produced after the client connected is never missed.
+ * timestamp, or a cursor — resolved to explicit offsets before the stream opens, so
+ * a record produced after the client connected is never missed, and bounded by the
+ * share's history window.
+ *
+ * History window: `earliest` and timestamps never reach back further than the
+ * window (`none`: they mean "now"). A cursor resumes exactly, except that with a
+ * duration window a position older than the window moves up to its start, and a
+ * position below the log start moves up to it — both announced as `gap`s, never
+ * silently.
  */
 import { GatewayError } from '../errors.js'
 import type { KafkaCluster } from '../kafka/cluster.js'
 import type { PartitionOffsets } from '../kafka/types.js'
+import type { HistoryWindow } from '../registry/history.js'
 import type { CursorCodec } from './cursor.js'
+import type { GapMessage } from './messages.js'
 
 export type StartSpec =
   | { kind: 'latest' }
   | { kind: 'earliest' }
   | { kind: 'timestamp', at: number }
   | { kind: 'cursor', cursor: string }
+
+export interface ResolvedStart {
+  positions: PartitionOffsets
+  /** Announced first: positions the client asked for that it cannot have. */
+  gaps: GapMessage[]
+}
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/
 
@@ -27,36 +42,63 @@ export function parseStartSpec (from: string | undefined): StartSpec {
   return { kind: 'cursor', cursor: from }
 }
 
-export async function resolveStartOffsets (
-  kafka: KafkaCluster, topic: string, spec: StartSpec, binding: { shareId: string, product: string, cursors: CursorCodec }
-): Promise<PartitionOffsets> {
+export async function resolveStart (
+  kafka: KafkaCluster,
+  topic: string,
+  spec: StartSpec,
+  binding: { shareId: string, product: string, cursors: CursorCodec, history: HistoryWindow, now?: number }
+): Promise<ResolvedStart> {
   // Decode first: a bad cursor is the client's error even when Kafka is down.
   const fromCursor = spec.kind === 'cursor' ? binding.cursors.decode(binding.shareId, binding.product, spec.cursor) : undefined
-  let marks
+  const now = binding.now ?? Date.now()
+  const { history } = binding
   try {
-    marks = await kafka.watermarks(topic)
+    const marks = await kafka.watermarks(topic)
+    const low = new Map(marks.map(m => [m.partition, m.low]))
+    const high = new Map(marks.map(m => [m.partition, m.high]))
+    // The first offset the share may read per partition (history window start).
+    const windowStart = history.kind === 'all'
+      ? low
+      : history.kind === 'none'
+        ? high
+        : await kafka.offsetsForTimestamp(topic, now - history.ms)
+    const positions: PartitionOffsets = new Map()
+    const gaps: GapMessage[] = []
+    const byTime = spec.kind === 'timestamp' && history.kind !== 'none'
+      ? await kafka.offsetsForTimestamp(topic, history.kind === 'duration' ? Math.max(spec.at, now - history.ms) : spec.at)
+      : undefined
+    for (const { partition: p } of marks) {
+      const lo = low.get(p) as number
+      const hi = high.get(p) as number
+      const floor = Math.max(lo, windowStart.get(p) ?? hi)
+      switch (spec.kind) {
+        case 'latest':
+          positions.set(p, hi)
+          break
+        case 'earliest':
+          positions.set(p, floor)
+          break
+        case 'timestamp':
+          positions.set(p, Math.min(hi, Math.max(floor, byTime?.get(p) ?? hi)))
+          break
+        case 'cursor': {
+          // A partition the cursor does not know was added after it was issued: all of it is new.
+          let pos = Math.min(fromCursor?.get(p) ?? lo, hi)
+          if (history.kind === 'duration' && pos < floor && floor > lo) {
+            gaps.push({ type: 'gap', partition: p, from_offset: pos, to_offset: floor - 1, reason: 'history_window' })
+            pos = floor
+          }
+          if (pos < lo) {
+            gaps.push({ type: 'gap', partition: p, from_offset: pos, to_offset: lo - 1, reason: 'retention' })
+            pos = lo
+          }
+          positions.set(p, pos)
+          break
+        }
+      }
+    }
+    return { positions, gaps }
   } catch (err) {
     throw new GatewayError('unavailable', 'the product topic is not reachable right now', { retryAfter: 5, cause: err })
-  }
-  const positions: PartitionOffsets = new Map()
-  switch (spec.kind) {
-    case 'latest':
-      for (const m of marks) positions.set(m.partition, m.high)
-      return positions
-    case 'earliest':
-      for (const m of marks) positions.set(m.partition, m.low)
-      return positions
-    case 'timestamp': {
-      const byTime = await kafka.offsetsForTimestamp(topic, spec.at)
-      for (const m of marks) positions.set(m.partition, Math.max(m.low, byTime.get(m.partition) ?? m.high))
-      return positions
-    }
-    case 'cursor':
-      for (const m of marks) {
-        // A partition the cursor does not know was added after it was issued: all of it is new.
-        const next = fromCursor?.get(m.partition) ?? m.low
-        positions.set(m.partition, Math.min(next, m.high))
-      }
-      return positions
   }
 }

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import { makeAuthenticate } from '../auth/authenticate.js'
 import type { GatewayContext } from '../gateway-context.js'
 import { registerHttpStreamRoute } from '../transports/http-stream-route.js'
+import { registerBatchRoute } from '../transports/batch-route.js'
 import { registerHealthRoutes } from './health-routes.js'
 import { createServer } from './server.js'
 
@@ -16,5 +17,6 @@ export function buildPartnerApp (ctx: GatewayContext): FastifyInstance {
     return reply.header('cache-control', 'public, max-age=300').type('application/jwk-set+json').send(ctx.tokens.signingKeys.jwksJson)
   })
   registerHttpStreamRoute(app, ctx, authenticate)
+  registerBatchRoute(app, ctx, authenticate)
   return app
 }

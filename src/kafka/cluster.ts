@@ -20,9 +20,14 @@ export class KafkaCluster {
   private producer: Promise<Producer> | undefined
   private readonly readers = new Set<TopicReader>()
   private closed = false
+  /** How often owners of long-lived readers look for partitions added to their topic. */
+  readonly metadataMaxAgeMs: number
+  private readonly produceTimeoutMs: number
 
   constructor (config: KafkaConfig, logger: Logger, instanceId: string) {
     this.logger = logger
+    this.metadataMaxAgeMs = config.metadataMaxAgeMs
+    this.produceTimeoutMs = config.requestTimeoutMs
     this.client = createKafkaClient(config, logger)
     this.groupPrefix = `${config.clientId}.${instanceId}`
   }
@@ -106,7 +111,8 @@ export class KafkaCluster {
         // Idempotence needs unbounded retries (kafkajs warns otherwise); callers bound
         // the time they wait with withTimeout instead.
         retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 2000 },
-        createPartitioner: Partitioners.DefaultPartitioner
+        createPartitioner: Partitioners.DefaultPartitioner,
+        metadataMaxAge: this.metadataMaxAgeMs
       })
       await producer.connect()
       return producer
@@ -122,16 +128,24 @@ export class KafkaCluster {
   /** Appends records to one topic (acks=all, idempotent); returns the base offset per partition. */
   async produce (topic: string, records: OutgoingRecord[]): Promise<ProducedOffset[]> {
     const producer = await this.connectedProducer()
-    const result = await producer.send({
+    // The idempotent producer retries without end; callers get an answer in bounded time
+    // (the send may still complete later: idempotence keeps that from duplicating).
+    const result = await withTimeout(producer.send({
       topic,
       acks: -1,
       messages: records.map(r => ({
         key: r.key ?? null,
         value: r.value,
         ...(r.headers === undefined ? {} : { headers: r.headers }),
-        ...(r.partition === undefined ? {} : { partition: r.partition })
+        ...(r.partition === undefined ? {} : { partition: r.partition }),
+        ...(r.timestamp === undefined ? {} : { timestamp: String(r.timestamp) })
       }))
-    })
+    }), this.produceTimeoutMs, `produce to ${topic}`)
+    // kafkajs drops records addressed to a partition its metadata does not know yet
+    // (one just added to the topic) without an error: never let that pass silently.
+    const written = new Set(result.map(r => r.partition))
+    const lost = records.filter(r => r.partition !== undefined && !written.has(r.partition))
+    if (lost.length > 0) throw new Error(`partition ${String(lost[0]?.partition)} of ${topic} is not known to the producer yet; nothing was written to it`)
     // One base offset per partition touched; records of one partition get consecutive offsets.
     return result.map(r => ({ partition: r.partition, offset: Number(r.baseOffset) }))
   }

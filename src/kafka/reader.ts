@@ -67,6 +67,11 @@ export class TopicReader {
       sessionTimeout: 30000,
       heartbeatInterval: 3000,
       maxWaitTimeInMs: options.maxWaitMs ?? 1000,
+      // kafkajs notices partitions added to a topic by a periodic metadata refresh, then
+      // rejoins and never fetches them (nor, without commits, resumes the others): so it
+      // refreshes only on errors here, and the owner of a reader watches the partition
+      // count and reopens the reader instead (see ProductTap).
+      metadataMaxAge: 7 * 24 * 3600 * 1000,
       retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 5000 }
     })
   }
@@ -83,8 +88,10 @@ export class TopicReader {
       const assigned = event.payload.memberAssignment[topic] ?? []
       for (const partition of assigned) {
         const next = this.positions.get(partition)
-        // Unknown partition: it appeared after we started, so all of it is new.
-        consumer.seek({ topic, partition, offset: next === undefined ? '-2' : String(next) })
+        // An unknown partition appeared after we started, so all of it is new: it is left
+        // to the group's reset position, which is the earliest offset (fromBeginning).
+        // (Seeking to the special offset -2 does not work without auto-commit in kafkajs.)
+        if (next !== undefined) consumer.seek({ topic, partition, offset: String(next) })
       }
     })
     if (this.options.onFetch !== undefined) {

@@ -35,6 +35,8 @@ export interface OutgoingRecord {
   value: string | Buffer | null
   headers?: Record<string, string | Buffer>
   partition?: number
+  /** CreateTime in ms (default: now). */
+  timestamp?: number
 }
 
 export interface ProducedOffset {

@@ -207,7 +207,12 @@ export class ShareRegistry extends EventEmitter<{ change: [RegistryChange], load
 
   private async write (key: string, value: string | null): Promise<void> {
     if (!this.loadedFlag) throw new RegistryUnavailableError('registry is not loaded')
-    const [produced] = await this.options.kafka.produce(this.topic, [{ key, value, partition: 0 }])
+    let produced
+    try {
+      [produced] = await this.options.kafka.produce(this.topic, [{ key, value, partition: 0 }])
+    } catch (err) {
+      throw new RegistryUnavailableError(`registry write failed: ${(err as Error).message}`)
+    }
     if (produced === undefined) throw new RegistryUnavailableError('registry write returned no offset')
     await this.waitApplied(produced.offset, this.options.writeTimeoutMs ?? 10_000)
   }

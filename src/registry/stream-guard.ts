@@ -63,11 +63,15 @@ export class StreamGuard {
     }
   }
 
+  /**
+   * Runs `fn` once the wall clock has reached `at`. Timers run on a monotonic clock and
+   * may fire a little before Date.now() says `at` has come: then it waits again.
+   */
   private schedule (stream: OpenStream, at: number, fn: () => void): void {
     const delay = at - Date.now()
     const timer = delay > MAX_TIMER_MS
       ? setTimeout(() => { this.schedule(stream, at, fn) }, MAX_TIMER_MS)
-      : setTimeout(fn, Math.max(0, delay))
+      : setTimeout(() => { if (Date.now() < at) this.schedule(stream, at, fn); else fn() }, Math.max(0, delay) + 1)
     timer.unref()
     const list = this.timers.get(stream.id)
     if (list === undefined) this.timers.set(stream.id, [timer])

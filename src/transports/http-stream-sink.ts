@@ -1,11 +1,11 @@
 /**
- * One open SSE or NDJSON response: frames messages, sends heartbeats, and watches the
- * socket buffer. The sink never waits on the client for the gateway: it reports
- * when the client is slow (`writable` false) and cuts it past a hard limit, after
- * which the client resumes by cursor (CONTRACT §5, Isolation).
+ * One open SSE or NDJSON response as a stream sink: writes framed messages, sends
+ * heartbeats, and reports the socket's state. It never makes the gateway wait: the
+ * subscription stops writing while `writable` is false, and past a hard limit of
+ * unsent bytes the connection is cut (the client resumes by cursor).
  */
 import type { ServerResponse } from 'node:http'
-import type { StreamMessage } from '../engine/messages.js'
+import type { StreamFormat, StreamSink } from '../engine/subscription.js'
 import type { HttpStreamFormat } from './wire-format.js'
 
 export interface HttpStreamSinkOptions {
@@ -14,17 +14,22 @@ export interface HttpStreamSinkOptions {
   maxBufferedBytes: number
   /** Called once when the response is finished or the client went away. */
   onClose: () => void
+  /** Called when the socket drained (the subscription may write again). */
+  onDrain?: () => void
 }
 
-export class HttpStreamSink {
+export class HttpStreamSink implements StreamSink {
   private heartbeat: NodeJS.Timeout | undefined
   private ended = false
   private closeNotified = false
   private drainWaiters: Array<() => void> = []
 
-  constructor (private readonly res: ServerResponse, readonly format: HttpStreamFormat, private readonly options: HttpStreamSinkOptions) {
+  constructor (private readonly res: ServerResponse, readonly format: HttpStreamFormat & StreamFormat, private readonly options: HttpStreamSinkOptions) {
     res.on('close', () => { this.onClosed() })
-    res.on('drain', () => { this.releaseWaiters() })
+    res.on('drain', () => {
+      this.releaseWaiters()
+      this.options.onDrain?.()
+    })
   }
 
   /** Sends the status line and headers, then the format's preamble. */
@@ -42,7 +47,7 @@ export class HttpStreamSink {
     res.flushHeaders()
     if (this.format.preamble !== '') res.write(this.format.preamble)
     res.socket?.setNoDelay(true)
-    this.heartbeat = setInterval(() => { this.writeRaw(this.format.heartbeat) }, this.options.heartbeatMs)
+    this.heartbeat = setInterval(() => { this.write(this.format.heartbeat) }, this.options.heartbeatMs)
     this.heartbeat.unref()
   }
 
@@ -51,26 +56,19 @@ export class HttpStreamSink {
   /** Bytes accepted but not yet sent to the client. */
   get bufferedBytes (): number { return this.res.writableLength }
 
-  /** False while the socket buffer is above its high-water mark: stop sending until drained. */
   get writable (): boolean { return !this.closed && !this.res.writableNeedDrain }
 
-  /** Writes one framed message. Returns false if the client should not get more for now. */
-  send (message: StreamMessage, json: string, id?: string): boolean {
-    return this.writeRaw(this.format.frame(message, json, id))
-  }
-
-  private writeRaw (chunk: string): boolean {
+  write (frame: string): boolean {
     if (this.closed) return false
-    const ok = this.res.write(chunk)
+    const ok = this.res.write(frame)
     if (this.res.writableLength > this.options.maxBufferedBytes) {
       // Isolation: a stalled client is cut instead of growing our memory.
-      this.res.destroy()
+      this.destroy()
       return false
     }
     return ok
   }
 
-  /** Resolves when the socket drained or the stream closed. */
   async waitWritable (): Promise<void> {
     if (this.writable || this.closed) return
     await new Promise<void>(resolve => { this.drainWaiters.push(resolve) })
@@ -82,10 +80,10 @@ export class HttpStreamSink {
     for (const w of waiters) w()
   }
 
-  /** Ends the response cleanly, optionally with a last message (e.g. `revoked`). */
-  end (last?: { message: StreamMessage, json: string }): void {
+  /** Ends the response cleanly, optionally with a last frame (e.g. `revoked`). */
+  end (lastFrame?: string): void {
     if (this.closed) return
-    if (last !== undefined) this.send(last.message, last.json)
+    if (lastFrame !== undefined) this.res.write(lastFrame)
     this.ended = true
     this.stopHeartbeat()
     this.res.end()

@@ -4,6 +4,8 @@
  */
 import type { StreamMessage } from '../engine/messages.js'
 
+type Typed = Pick<StreamMessage, 'type'>
+
 export type HttpStreamFormatName = 'sse' | 'ndjson'
 
 export interface HttpStreamFormat {
@@ -13,7 +15,7 @@ export interface HttpStreamFormat {
   preamble: string
   heartbeat: string
   /** Frames a message whose JSON is already built; `id` is the resume cursor, if any. */
-  frame: (message: StreamMessage, json: string, id: string | undefined) => string
+  frame: (message: Typed, json: string, id: string | undefined) => string
 }
 
 /** Browsers reconnect an EventSource after this many ms; with Last-Event-ID they resume exactly. */

@@ -66,7 +66,16 @@ export async function startTestGateway (
   const logger = logs === undefined
     ? createLogger(config.logLevel)
     : createLogger('debug', new Writable({ write (chunk: Buffer, _enc, done) { logs.push(chunk.toString()); done() } }))
-  const gateway = await startGateway(config, { logger, waitForRegistry: true })
+  const gateway = await startGateway(config, { logger })
+  let timer: NodeJS.Timeout | undefined
+  try {
+    await Promise.race([gateway.registryLoaded, new Promise((_resolve, reject) => { timer = setTimeout(() => { reject(new Error('the test gateway did not load the registry within 60 s')) }, 60000) })])
+  } catch (err) {
+    await gateway.close()
+    throw err
+  } finally {
+    clearTimeout(timer)
+  }
   t.teardown(async () => { await gateway.close() })
   const adminApi = adminClient(gateway.adminUrl)
   const catalog = gateway.ctx.catalog()
@@ -82,7 +91,7 @@ export async function startTestGateway (
         const policy = grant.policy ?? [...(catalog.products.get(grant.product)?.policies.keys() ?? ['none'])][0]
         return { product: grant.product, policy, access: grant.access ?? ['read'] }
       })
-      const res = await adminApi('POST', '/admin/v1/shares', { partner: partnerId, products, ...extra })
+      const res = await adminApi('POST', '/admin/v1/shares', { partner: partnerId, products, history: 'all', ...extra })
       if (res.status !== 201) throw new Error(`share create failed: ${res.status} ${JSON.stringify(res.body)}`)
       return { shareId: res.body.share.id, partnerId, token: res.body.token.access_token, jti: res.body.token.jti }
     }

@@ -24,7 +24,8 @@ export function testKafka (): TestKafka {
     clientId: 'streamshare-test',
     ssl: false,
     connectionTimeoutMs: 3000,
-    requestTimeoutMs: 30000
+    requestTimeoutMs: 30000,
+    metadataMaxAgeMs: 30000
   }, createLogger('silent'), 'test')
   const created: string[] = []
   return {

@@ -13,10 +13,11 @@ const CLI = path.join(REPO_ROOT, 'dist', 'cli', 'main.js')
 
 async function cli (args: string[], env: Record<string, string> = {}): Promise<{ code: number, stdout: string, stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, cwd: REPO_ROOT })
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, cwd: REPO_ROOT, timeout: 60000 })
     return { code: 0, stdout, stderr }
   } catch (err) {
-    const e = err as { code: number, stdout: string, stderr: string }
+    const e = err as { code: number, stdout: string, stderr: string, killed?: boolean }
+    if (e.killed === true) throw new Error(`streamshare ${args.join(' ')} did not finish within 60 s; stderr: ${e.stderr}`)
     return { code: e.code, stdout: e.stdout, stderr: e.stderr }
   }
 }

@@ -1,0 +1,36 @@
+/**
+ * Log start offsets, fetched only when a stream sees offsets jump (to tell a
+ * retention gap from compaction) and cached for a second, so a compacted topic —
+ * where jumps are normal — costs at most one metadata request per second.
+ */
+import type { KafkaCluster } from '../kafka/cluster.js'
+
+export class LowWatermarks {
+  private readonly cache = new Map<string, { at: number, lows: Map<number, number> }>()
+  private readonly pending = new Map<string, Promise<Map<number, number>>>()
+
+  constructor (private readonly kafka: KafkaCluster, private readonly ttlMs = 1000) {}
+
+  /**
+   * The log start offset of a partition. A cached value at or below `expected` is
+   * refreshed (it may be stale exactly where it matters), at most once per ttl.
+   */
+  async get (topic: string, partition: number, expected: number): Promise<number | undefined> {
+    const cached = this.cache.get(topic)
+    const low = cached?.lows.get(partition)
+    if (cached !== undefined && low !== undefined && (low > expected || Date.now() - cached.at < this.ttlMs)) return low
+    let request = this.pending.get(topic)
+    if (request === undefined) {
+      request = this.kafka.watermarks(topic).then(marks => new Map(marks.map(m => [m.partition, m.low])))
+      this.pending.set(topic, request)
+      void request.finally(() => { this.pending.delete(topic) }).catch(() => {})
+    }
+    try {
+      const lows = await request
+      this.cache.set(topic, { at: Date.now(), lows })
+      return lows.get(partition)
+    } catch {
+      return low
+    }
+  }
+}

@@ -1,0 +1,175 @@
+/**
+ * ProductTap: this instance's one reader of a product topic (DESIGN §1). It starts
+ * at the end of the topic, never commits, decodes and schema-checks every record
+ * once, quarantines the invalid ones, appends everything to the ring and wakes the
+ * subscriptions. It never waits for a client: slow subscriptions fall behind in the
+ * ring, not the tap.
+ */
+import type { KafkaCluster } from '../kafka/cluster.js'
+import type { TopicReader } from '../kafka/reader.js'
+import type { KafkaRecord, PartitionOffsets } from '../kafka/types.js'
+import type { Product } from '../catalog/types.js'
+import type { Logger } from '../observability/logger.js'
+import { cursorPayload } from './cursor.js'
+import { decodeRecord } from './record-decoder.js'
+import { TapRing, type EntryStatus, type RingBounds } from './tap-ring.js'
+import type { QuarantineWriter } from './quarantine.js'
+
+/** What the tap wakes when it appended records. */
+export interface TapListener {
+  wake: () => void
+}
+
+export interface ProductTapOptions {
+  kafka: KafkaCluster
+  /** The product as currently loaded (the schema may change on a reload). */
+  product: () => Product | undefined
+  bounds: RingBounds
+  quarantine: QuarantineWriter
+  logger: Logger
+}
+
+/** Approximate memory of a decoded record: raw bytes plus JS object overhead. */
+function recordBytes (record: KafkaRecord): number {
+  return (record.value?.length ?? 0) * 2 + (record.key?.length ?? 0) * 2 + 200
+}
+
+export class ProductTap {
+  readonly name: string
+  readonly topic: string
+  readonly ring: TapRing
+  /** The tap's position: next offset per partition (what the ring has read up to). */
+  readonly positions: PartitionOffsets = new Map()
+  private reader: TopicReader | undefined
+  private readonly listeners = new Set<TapListener>()
+  private readonly logger: Logger
+  private stopped = false
+  private partitionWatch: NodeJS.Timeout | undefined
+  private reopening: Promise<void> | undefined
+  /** Records the schema check withheld (per instance, since start). */
+  invalid = 0
+
+  constructor (private readonly options: ProductTapOptions, product: Product) {
+    this.name = product.name
+    this.topic = product.topic
+    this.ring = new TapRing(options.bounds)
+    this.logger = options.logger.child({ component: 'tap', product: product.name })
+  }
+
+  /** Starts reading at the current end of the topic. */
+  async start (): Promise<void> {
+    const marks = await this.options.kafka.watermarks(this.topic)
+    for (const m of marks) {
+      this.positions.set(m.partition, m.high)
+      this.ring.cover(m.partition, m.high)
+    }
+    await this.openReader()
+    this.partitionWatch = setInterval(() => { void this.watchPartitions() }, this.options.kafka.metadataMaxAgeMs)
+    this.partitionWatch.unref()
+    this.logger.info({ partitions: marks.length }, 'tap started')
+  }
+
+  private async openReader (): Promise<void> {
+    this.reader = await this.options.kafka.openReader({
+      topic: this.topic,
+      start: new Map(this.positions),
+      label: `tap.${this.name}`,
+      // The tap is what every live stream waits on: short fetch waits keep latency low.
+      maxWaitMs: 250,
+      onRecords: (records) => { this.append(records) },
+      onFailure: (err) => {
+        this.logger.error({ err }, 'tap reader failed; reopening it')
+        void this.reopen()
+      }
+    })
+  }
+
+  /** Partitions added to the topic are read from their first record (all of it is new). */
+  private async watchPartitions (): Promise<void> {
+    if (this.stopped || this.reopening !== undefined) return
+    let marks
+    try {
+      marks = await this.options.kafka.watermarks(this.topic)
+    } catch {
+      return
+    }
+    const added = marks.filter(m => !this.positions.has(m.partition))
+    if (added.length === 0 || this.stopped) return
+    for (const m of added) {
+      this.positions.set(m.partition, m.low)
+      this.ring.cover(m.partition, m.low)
+    }
+    this.logger.info({ partitions: added.map(m => m.partition) }, 'partitions added to the topic; reading them too')
+    await this.reopen()
+  }
+
+  /** Closes the reader and opens a new one exactly where the tap is. */
+  private async reopen (): Promise<void> {
+    this.reopening ??= (async () => {
+      try {
+        const old = this.reader
+        this.reader = undefined
+        await old?.close()
+        for (let attempt = 1; !this.stopped; attempt++) {
+          try {
+            await this.openReader()
+            return
+          } catch (err) {
+            this.logger.warn({ err, attempt }, 'cannot reopen the tap reader yet')
+            await new Promise(resolve => setTimeout(resolve, Math.min(10_000, 500 * attempt)))
+          }
+        }
+      } finally {
+        this.reopening = undefined
+      }
+    })()
+    await this.reopening
+  }
+
+  /** HOT PATH: once per fetched batch. Synchronous: the tap never waits for anyone. */
+  private append (records: KafkaRecord[]): void {
+    if (this.stopped) return
+    const product = this.options.product()
+    if (product === undefined) return
+    for (const record of records) {
+      const next = this.positions.get(record.partition)
+      if (next !== undefined && record.offset < next) continue
+      // A partition the tap did not know (added while running): it has it all from here.
+      if (next === undefined) this.ring.cover(record.partition, record.offset)
+      const decoded = decodeRecord(product, record)
+      let status: EntryStatus
+      if (decoded.ok) status = { ok: true }
+      else {
+        status = { ok: false, reason: decoded.reason, detail: decoded.detail }
+        this.invalid++
+        this.options.quarantine.add(product.name, record, { reason: decoded.reason, detail: decoded.detail })
+        this.logger.warn({ partition: record.partition, offset: record.offset, reason: decoded.reason, detail: decoded.detail }, 'record withheld and quarantined')
+      }
+      this.positions.set(record.partition, record.offset + 1)
+      this.ring.append({
+        partition: record.partition,
+        offset: record.offset,
+        timestamp: record.timestamp,
+        key: decoded.ok ? decoded.key : undefined,
+        value: decoded.ok ? decoded.value : undefined,
+        headers: record.headers,
+        status,
+        cursorPayload: cursorPayload(this.positions),
+        bytes: recordBytes(record)
+      })
+    }
+    for (const listener of this.listeners) listener.wake()
+  }
+
+  subscribe (listener: TapListener): void { this.listeners.add(listener) }
+  unsubscribe (listener: TapListener): void { this.listeners.delete(listener) }
+  get subscriberCount (): number { return this.listeners.size }
+
+  async stop (): Promise<void> {
+    this.stopped = true
+    if (this.partitionWatch !== undefined) clearInterval(this.partitionWatch)
+    await this.reopening
+    await this.reader?.close()
+    this.logger.info('tap stopped')
+  }
+}

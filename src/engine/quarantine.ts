@@ -1,0 +1,82 @@
+/**
+ * Records withheld by the schema check are copied, with the reason, to
+ * `_streamshare.quarantine` (CONTRACT §2, §5) for the product's owners to inspect.
+ * Keyed by their coordinates and compacted, so the copies several instances (or a
+ * replay) make of one record collapse into one. Writes are batched, off the hot path.
+ */
+import type { KafkaCluster } from '../kafka/cluster.js'
+import type { KafkaRecord } from '../kafka/types.js'
+import type { Logger } from '../observability/logger.js'
+import { headerText } from './record-decoder.js'
+
+export const QUARANTINE_TOPIC = '_streamshare.quarantine'
+
+export const QUARANTINE_TOPIC_SPEC = {
+  topic: QUARANTINE_TOPIC,
+  partitions: 1,
+  config: { 'cleanup.policy': 'compact,delete', 'retention.ms': String(30 * 24 * 3600 * 1000) }
+}
+
+export interface QuarantineReason { reason: string, detail: string }
+
+export class QuarantineWriter {
+  private queue: Array<{ key: string, value: string }> = []
+  private flushing: Promise<void> | undefined
+  private readonly logger: Logger
+  /** Records copied since start (for metrics and tests). */
+  count = 0
+
+  constructor (private readonly kafka: KafkaCluster, logger: Logger, private readonly instanceId: string, readonly topic = QUARANTINE_TOPIC) {
+    this.logger = logger.child({ component: 'quarantine' })
+  }
+
+  async start (): Promise<void> {
+    await this.kafka.ensureTopics([{ ...QUARANTINE_TOPIC_SPEC, topic: this.topic }])
+  }
+
+  add (product: string, record: KafkaRecord, why: QuarantineReason): void {
+    const headers: Record<string, string> = {}
+    for (const [name, value] of Object.entries(record.headers)) {
+      const text = headerText(value)
+      if (text !== undefined) headers[name] = text
+    }
+    this.count++
+    this.queue.push({
+      key: `${record.topic}/${record.partition}/${record.offset}`,
+      value: JSON.stringify({
+        product,
+        topic: record.topic,
+        partition: record.partition,
+        offset: record.offset,
+        timestamp: new Date(record.timestamp).toISOString(),
+        reason: why.reason,
+        detail: why.detail,
+        key_base64: record.key?.toString('base64') ?? null,
+        value_base64: record.value?.toString('base64') ?? null,
+        headers,
+        instance: this.instanceId,
+        quarantined_at: new Date().toISOString()
+      })
+    })
+    this.flushing ??= this.flush()
+  }
+
+  private async flush (): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, 200)
+        try {
+          await this.kafka.produce(this.topic, batch)
+        } catch (err) {
+          this.logger.error({ err, records: batch.length }, 'cannot write quarantine records')
+        }
+      }
+    } finally {
+      this.flushing = undefined
+    }
+  }
+
+  async drain (): Promise<void> {
+    while (this.flushing !== undefined) await this.flushing
+  }
+}

@@ -1,0 +1,520 @@
+/**
+ * Subscription: one client's position in one product, for one share (DESIGN §1:
+ * "subscribers are cursors, not queues").
+ *
+ * - Tap mode: the subscription walks the tap's ring in arrival order. The view of a
+ *   record is computed once per (record, share binding) and cached on the ring
+ *   entry; once the subscription is "aligned" (its position vector equals the tap's
+ *   after each record) its cursor is the tap's too, so the framed bytes are cached
+ *   per wire format and every aligned subscription of that share writes the same
+ *   bytes. HOT PATH per subscriber: a lookup and a write.
+ * - Replay mode: a subscription that starts (or falls) before what the ring holds
+ *   reads with a private replay reader from its own offsets, and hands over to the
+ *   ring as soon as the ring covers its position on every partition: from then on it
+ *   skips what it already has, so there is no gap and no duplicate at the seam.
+ *
+ * The tap never waits for a subscription. A subscription whose client's buffer is
+ * full stops writing until it drains; one that does not drain within the stall
+ * timeout, or falls behind the ring when no replay reader is free, is cut (slow
+ * consumer) and the client resumes by cursor. Memory stays bounded by the ring.
+ */
+import { randomUUID } from 'node:crypto'
+import { GatewayError } from '../errors.js'
+import type { KafkaCluster } from '../kafka/cluster.js'
+import type { TopicReader } from '../kafka/reader.js'
+import type { HeaderValue, KafkaRecord, PartitionOffsets } from '../kafka/types.js'
+import type { Product } from '../catalog/types.js'
+import type { Logger } from '../observability/logger.js'
+import type { AuditLog } from '../observability/audit.js'
+import { cursorPayload, type CursorCodec } from './cursor.js'
+import { ACCESS_END_REASONS, type GapMessage, type StreamEndReason, type StreamMessage } from './messages.js'
+import { decodeRecord, headerText } from './record-decoder.js'
+import type { ActiveView, ShareViewResolver } from './share-view.js'
+import type { OpenStream, StreamRegistry } from './stream-registry.js'
+import type { RingEntry } from './tap-ring.js'
+import type { ProductTap } from './product-tap.js'
+import type { TapManager } from './tap-manager.js'
+import type { QuarantineWriter } from './quarantine.js'
+import type { UsageTracker } from './usage.js'
+import type { LowWatermarks } from './low-watermarks.js'
+
+/** How a transport frames one message (SSE event, NDJSON line, batch element…). */
+export interface StreamFormat {
+  readonly name: string
+  frame: (message: Pick<StreamMessage, 'type'>, json: string, id: string | undefined) => string
+}
+
+/** Where a subscription writes: an HTTP response, a batch being collected, a WebSocket. */
+export interface StreamSink {
+  readonly format: StreamFormat
+  readonly closed: boolean
+  /** False while the client's buffer is above its high-water mark. */
+  readonly writable: boolean
+  write: (frame: string) => boolean
+  waitWritable: () => Promise<void>
+  end: (lastFrame?: string) => void
+  destroy: () => void
+  /** Nothing more is available right now (long-poll batches return here). */
+  idle?: () => void
+}
+
+export interface SubscriptionIdentity {
+  shareId: string
+  partnerId: string
+  jti: string
+  tokenExpiresAt: number
+}
+
+export interface SubscriptionDeps {
+  kafka: KafkaCluster
+  taps: TapManager
+  cursors: CursorCodec
+  streams: StreamRegistry
+  usage: UsageTracker
+  audit: AuditLog
+  quarantine: QuarantineWriter
+  lowWatermarks: LowWatermarks
+  logger: Logger
+  /** A client whose buffer stays full this long is cut (slow consumer). */
+  stallTimeoutMs: number
+}
+
+export interface SubscriptionOptions {
+  product: Product
+  identity: SubscriptionIdentity
+  views: ShareViewResolver
+  transport: string
+  /** How the client asked to start (for the audit): latest, earliest, a time, or "cursor". */
+  from: string
+  start: PartitionOffsets
+  /** Announced before anything else (positions the client asked for that no longer exist). */
+  startGaps: GapMessage[]
+  /** Stream sessions are audited; one-shot batch polls are not. */
+  audited: boolean
+}
+
+/** A record's view for one share binding, cached on the ring entry. */
+type CachedView =
+  | { deliver: false, reason: 'filtered' | 'filter_error' }
+  | { deliver: true, type: 'record' | 'skipped', prefix: string, alignedCursor: string | undefined, frames: Map<string, string> | undefined }
+
+/** Header values as strings, in a null-prototype object (a header named __proto__ is data). */
+export function recordHeaders (raw: Record<string, HeaderValue>): Record<string, string> {
+  const headers: Record<string, string> = Object.create(null) as Record<string, string>
+  for (const name in raw) {
+    const text = headerText(raw[name])
+    if (text !== undefined) headers[name] = text
+  }
+  return headers
+}
+
+/** The JSON of a message up to its cursor value: `…,"cursor":"` (the cursor and `"}` follow). */
+function jsonPrefix (message: Record<string, unknown>): string {
+  const json = JSON.stringify({ ...message, cursor: '' })
+  return json.slice(0, -2)
+}
+
+export class Subscription implements OpenStream {
+  readonly id = randomUUID()
+  readonly shareId: string
+  readonly partnerId: string
+  readonly jti: string
+  readonly tokenExpiresAt: number
+  readonly product: string
+  readonly transport: string
+  private readonly positions: PartitionOffsets
+  private readonly firstLast = new Map<number, { first: number, last: number }>()
+  private mode: 'idle' | 'tap' | 'replay' = 'idle'
+  private tap: ProductTap | undefined
+  private seq = 0
+  private aligned = false
+  private replay: TopicReader | undefined
+  private holdsReplaySlot = false
+  private pumping = false
+  private stopped = false
+  private readonly logger: Logger
+  private readonly openedAt = Date.now()
+  private sink!: StreamSink
+  private policyName = ''
+  private policyVersion = ''
+  delivered = 0
+  private deliveredBytes = 0
+  private skipped = 0
+  private filtered = 0
+  private filterErrors = 0
+
+  constructor (private readonly deps: SubscriptionDeps, private readonly options: SubscriptionOptions) {
+    const { identity } = options
+    this.shareId = identity.shareId
+    this.partnerId = identity.partnerId
+    this.jti = identity.jti
+    this.tokenExpiresAt = identity.tokenExpiresAt
+    this.product = options.product.name
+    this.transport = options.transport
+    this.positions = new Map(options.start)
+    this.logger = deps.logger.child({ stream: this.id, share: identity.shareId, product: this.product, transport: options.transport })
+  }
+
+  /**
+   * Joins the product's tap and reserves a replay reader if the start lies before the
+   * ring. Throws quota_exceeded (429) when no replay reader is available — before the
+   * response starts, so the client gets a clear status.
+   */
+  async attach (): Promise<void> {
+    const active = this.options.views.current()
+    if (active === undefined) throw new GatewayError('unavailable', 'the policy of this share is not loaded', { retryAfter: 30 })
+    this.policyName = active.policy.name
+    this.policyVersion = active.policy.version
+    try {
+      this.tap = await this.deps.taps.acquire(this.product, this)
+    } catch (err) {
+      throw new GatewayError('unavailable', 'the product topic is not readable right now', { retryAfter: 5, cause: err })
+    }
+    if (!this.ringCovers()) {
+      if (!this.deps.taps.tryAcquireReplay(this.shareId)) {
+        this.deps.taps.release(this.tap, this)
+        throw new GatewayError('quota_exceeded', 'too many streams of this share are replaying history right now; retry shortly', { retryAfter: 5 })
+      }
+      this.holdsReplaySlot = true
+    }
+  }
+
+  /** Registers the stream (access is re-checked from here on) and starts delivery into `sink`. */
+  async start (sink: StreamSink): Promise<void> {
+    this.sink = sink
+    if (this.stopped) { sink.end(); return } // the client left before we started
+    this.deps.streams.add(this)
+    if (this.stopped) return
+    this.logger.info({ partitions: this.positions.size, from: this.options.from, replay: this.holdsReplaySlot }, 'stream opened')
+    if (this.options.audited) this.deps.audit.record({ ...this.auditBase(), action: 'open', from: this.options.from })
+    for (const gap of this.options.startGaps) this.emit(gap, this.cursor())
+    if (this.holdsReplaySlot) await this.openReplay()
+    else this.enterTap()
+  }
+
+  private auditBase (): { kind: 'stream', share: string, partner: string, product: string, transport: string, jti: string, policy: string, policy_version: string, stream: string } {
+    return { kind: 'stream', share: this.shareId, partner: this.partnerId, product: this.product, transport: this.transport, jti: this.jti, policy: this.policyName, policy_version: this.policyVersion, stream: this.id }
+  }
+
+  /** The cursor resuming right after what this subscription has delivered. */
+  cursor (): string {
+    return this.deps.cursors.encode(this.shareId, this.product, this.positions)
+  }
+
+  // ---- tap mode -------------------------------------------------------------
+
+  /** True when the ring holds everything this subscription still needs, on every partition. */
+  private ringCovers (): boolean {
+    const tap = this.tap
+    if (tap === undefined) return false
+    for (const [partition, next] of this.positions) {
+      const from = tap.ring.coversFrom(partition)
+      if (from === undefined || next < from) return false
+    }
+    for (const partition of tap.positions.keys()) {
+      if (!this.positions.has(partition)) {
+        // A partition the client's start does not name (added later): it wants all of it.
+        const from = tap.ring.coversFrom(partition)
+        if (from === undefined || from > 0) return false
+      }
+    }
+    return true
+  }
+
+  private enterTap (): void {
+    const tap = this.tap as ProductTap
+    this.mode = 'tap'
+    this.seq = tap.ring.firstSeq
+    this.aligned = false
+    this.wake()
+  }
+
+  /** Called by the tap after it appended records (and by the sink when drained). */
+  wake (): void {
+    if (this.stopped || this.mode !== 'tap') return
+    if (!this.pumping) void this.pump()
+  }
+
+  private currentView (): ActiveView | undefined {
+    const active = this.options.views.current()
+    if (active !== undefined && active.policy.version !== this.policyVersion) {
+      this.logger.info({ policy: active.policy.name, version: active.policy.version, previous: this.policyVersion }, 'policy version changed')
+      this.policyName = active.policy.name
+      this.policyVersion = active.policy.version
+    }
+    return active
+  }
+
+  private async pump (): Promise<void> {
+    this.pumping = true
+    try {
+      let active = this.currentView()
+      while (!this.stopped && this.mode === 'tap') {
+        const sink = this.sink
+        if (sink.closed) { void this.stop('client_closed'); return }
+        if (active === undefined) { void this.stop('product_removed'); return }
+        if (!sink.writable) {
+          if (!await this.awaitDrain()) return
+          active = this.currentView()
+          continue
+        }
+        const ring = (this.tap as ProductTap).ring
+        if (this.seq < ring.firstSeq) {
+          await this.fellBehind()
+          return
+        }
+        const entry = ring.at(this.seq)
+        if (entry === undefined) {
+          sink.idle?.()
+          return
+        }
+        this.seq++
+        this.deliverEntry(entry, active)
+      }
+    } finally {
+      this.pumping = false
+    }
+  }
+
+  /**
+   * Waits until the client's buffer drains. A client that reads nothing for the stall
+   * timeout is cut (slow consumer): it holds a connection (and maybe a replay reader)
+   * and will resume by cursor. A slow client that keeps reading drains now and then
+   * and is never cut. Returns false when the subscription ended meanwhile.
+   */
+  private async awaitDrain (): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined
+    const stalled = await Promise.race([
+      this.sink.waitWritable().then(() => false),
+      new Promise<boolean>(resolve => { timer = setTimeout(() => { resolve(true) }, this.deps.stallTimeoutMs) })
+    ])
+    if (timer !== undefined) clearTimeout(timer)
+    if (stalled && !this.sink.writable && !this.stopped) await this.stop('slow_consumer')
+    return !this.stopped && !this.sink.closed
+  }
+
+  /** The client kept reading but slower than the topic: replay if possible, else cut it. */
+  private async fellBehind (): Promise<void> {
+    if (!this.deps.taps.tryAcquireReplay(this.shareId)) {
+      await this.stop('slow_consumer')
+      return
+    }
+    this.holdsReplaySlot = true
+    await this.openReplay()
+  }
+
+  // HOT PATH: once per ring entry per subscription.
+  private deliverEntry (entry: RingEntry, active: ActiveView): void {
+    const next = this.positions.get(entry.partition)
+    if (next !== undefined && entry.offset < next) {
+      if (!this.aligned) this.aligned = cursorPayload(this.positions).equals(entry.cursorPayload)
+      return
+    }
+    this.positions.set(entry.partition, entry.offset + 1)
+    if (!this.aligned) this.aligned = cursorPayload(this.positions).equals(entry.cursorPayload)
+    const view = this.viewOf(entry, active)
+    if (!view.deliver) {
+      if (view.reason === 'filtered') this.filtered++
+      else this.filterErrors++
+      return
+    }
+    if (view.type === 'skipped') this.skipped++
+    else {
+      this.delivered++
+      this.track(entry.partition, entry.offset)
+    }
+    const format = this.sink.format
+    let frame: string
+    if (this.aligned) {
+      // Same share binding, same cursor: the bytes every aligned subscription writes.
+      view.frames ??= new Map()
+      const cached = view.frames.get(format.name)
+      if (cached !== undefined) frame = cached
+      else {
+        view.alignedCursor ??= this.deps.cursors.seal(this.shareId, this.product, entry.cursorPayload)
+        frame = format.frame(view, view.prefix + view.alignedCursor + '"}', view.alignedCursor)
+        view.frames.set(format.name, frame)
+        ;(this.tap as ProductTap).ring.charge(entry, frame.length * 2)
+      }
+    } else {
+      const cursor = this.cursor()
+      frame = format.frame(view, view.prefix + cursor + '"}', cursor)
+    }
+    this.write(frame)
+  }
+
+  /** A record's view for this subscription's share binding: computed once, cached on the entry. */
+  private viewOf (entry: RingEntry, active: ActiveView): Exclude<CachedView, undefined> {
+    const views = (entry.views ??= new Map()) as Map<string, CachedView>
+    let view = views.get(active.key)
+    if (view !== undefined) return view
+    view = this.computeView(entry.partition, entry.offset, entry.timestamp, entry.status.ok ? { key: entry.key, value: entry.value, headers: entry.headers } : undefined, active)
+    views.set(active.key, view)
+    if (view.deliver) (this.tap as ProductTap).ring.charge(entry, view.prefix.length * 2 + 64)
+    return view
+  }
+
+  private computeView (partition: number, offset: number, timestamp: number, record: { key: unknown, value: unknown, headers: Record<string, HeaderValue> } | undefined, active: ActiveView): CachedView {
+    if (record === undefined) {
+      return { deliver: true, type: 'skipped', prefix: jsonPrefix({ type: 'skipped', partition, offset, reason: 'schema' }), alignedCursor: undefined, frames: undefined }
+    }
+    const outcome = active.view({ value: record.value, key: record.key, headers: recordHeaders(record.headers) })
+    if (!outcome.delivered) return { deliver: false, reason: outcome.reason }
+    const prefix = jsonPrefix({
+      type: 'record',
+      product: this.product,
+      partition,
+      offset,
+      timestamp: new Date(timestamp).toISOString(),
+      key: outcome.key,
+      value: outcome.value,
+      headers: outcome.headers,
+      policy_version: active.policy.version
+    })
+    return { deliver: true, type: 'record', prefix, alignedCursor: undefined, frames: undefined }
+  }
+
+  private track (partition: number, offset: number): void {
+    const seen = this.firstLast.get(partition)
+    if (seen === undefined) this.firstLast.set(partition, { first: offset, last: offset })
+    else seen.last = offset
+  }
+
+  private write (frame: string): boolean {
+    this.deliveredBytes += frame.length
+    this.deps.usage.delivered(this.shareId, 1, frame.length)
+    return this.sink.write(frame)
+  }
+
+  private emit (message: StreamMessage, cursor?: string): void {
+    const json = JSON.stringify(cursor === undefined ? message : { ...message, cursor })
+    this.write(this.sink.format.frame(message, json, cursor))
+  }
+
+  // ---- replay mode ------------------------------------------------------------
+
+  private async openReplay (): Promise<void> {
+    this.mode = 'replay'
+    try {
+      this.replay = await this.deps.kafka.openReader({
+        topic: this.options.product.topic,
+        start: new Map(this.positions),
+        label: `replay.${this.product}`,
+        onRecords: async (records) => { await this.deliverReplay(records) },
+        onFailure: (err) => {
+          this.logger.error({ err }, 'replay reader failed')
+          void this.stop('kafka_failure')
+        }
+      })
+      if (this.stopped) await this.closeReplay()
+      else this.logger.debug('replaying from the log')
+    } catch (err) {
+      this.logger.error({ err }, 'cannot open a replay reader')
+      await this.stop('kafka_failure')
+    }
+  }
+
+  private async deliverReplay (records: KafkaRecord[]): Promise<void> {
+    const sink = this.sink
+    for (const record of records) {
+      if (this.stopped || this.mode !== 'replay' || sink.closed) return
+      const active = this.currentView()
+      if (active === undefined) { void this.stop('product_removed'); return }
+      const next = this.positions.get(record.partition)
+      if (next !== undefined && record.offset < next) continue
+      if (next !== undefined && record.offset > next) await this.announceGap(record.partition, next, record.offset)
+      this.positions.set(record.partition, record.offset + 1)
+      const decoded = decodeRecord(this.options.product, record)
+      if (!decoded.ok) this.deps.quarantine.add(this.product, record, { reason: decoded.reason, detail: decoded.detail })
+      const view = this.computeView(record.partition, record.offset, record.timestamp, decoded.ok ? { key: decoded.key, value: decoded.value, headers: record.headers } : undefined, active)
+      if (!view.deliver) {
+        if (view.reason === 'filtered') this.filtered++
+        else this.filterErrors++
+        continue
+      }
+      if (view.type === 'skipped') this.skipped++
+      else { this.delivered++; this.track(record.partition, record.offset) }
+      const cursor = this.cursor()
+      // A private reader may wait for its client: it holds up no one else.
+      if (!this.write(sink.format.frame(view, view.prefix + cursor + '"}', cursor)) && !await this.awaitDrain()) return
+    }
+    if (this.mode === 'replay' && !this.stopped && this.ringCovers()) this.handOver()
+  }
+
+  /**
+   * kafkajs silently resets an out-of-range offset (kafkajs#1119): a jump in offsets is
+   * a gap when the skipped range lies below the log start (retention deleted it);
+   * above it, offsets are simply compacted away and nothing is announced.
+   */
+  private async announceGap (partition: number, expected: number, got: number): Promise<void> {
+    const low = await this.deps.lowWatermarks.get(this.options.product.topic, partition, expected)
+    if (low === undefined || expected >= low) return
+    const to = Math.min(low, got) - 1
+    this.positions.set(partition, to + 1)
+    this.emit({ type: 'gap', partition, from_offset: expected, to_offset: to, reason: 'retention' }, this.cursor())
+    this.logger.info({ partition, from: expected, to }, 'gap announced')
+  }
+
+  /** Replay → tap: from here the ring has everything; what the replay already sent is skipped. */
+  private handOver (): void {
+    this.logger.debug('replay caught up; handing over to the tap')
+    void this.closeReplay()
+    this.enterTap()
+  }
+
+  private async closeReplay (): Promise<void> {
+    const reader = this.replay
+    this.replay = undefined
+    if (this.holdsReplaySlot) {
+      this.holdsReplaySlot = false
+      this.deps.taps.releaseReplay(this.shareId)
+    }
+    // Not from inside the reader's own batch handler: kafkajs would wait for itself.
+    if (reader !== undefined) setImmediate(() => { void reader.close() })
+  }
+
+  // ---- OpenStream -------------------------------------------------------------
+
+  lag (): number | undefined {
+    const tap = this.tap
+    if (tap === undefined) return undefined
+    let lag = 0
+    for (const [partition, at] of tap.positions) lag += Math.max(0, at - (this.positions.get(partition) ?? at))
+    return lag
+  }
+
+  notify (message: StreamMessage): void {
+    if (!this.stopped) this.emit(message)
+  }
+
+  /** Ends the subscription. Access reasons send `revoked` last. */
+  async stop (reason: StreamEndReason): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    this.deps.streams.delete(this.id)
+    if (this.tap !== undefined) this.deps.taps.release(this.tap, this)
+    await this.closeReplay()
+    const sink = this.sink as StreamSink | undefined
+    if (sink === undefined) return // attached but never started
+    if (reason === 'slow_consumer') sink.destroy()
+    else if (ACCESS_END_REASONS.has(reason)) {
+      const revoked: StreamMessage = { type: 'revoked', reason }
+      sink.end(sink.format.frame(revoked, JSON.stringify(revoked), undefined))
+    } else sink.end()
+    const duration = Date.now() - this.openedAt
+    this.logger.info({ reason, delivered: this.delivered, skipped: this.skipped, filtered: this.filtered, filter_errors: this.filterErrors, duration_ms: duration }, 'stream closed')
+    if (this.options.audited) {
+      this.deps.audit.record({
+        ...this.auditBase(),
+        action: 'close',
+        reason,
+        delivered: this.delivered,
+        delivered_bytes: this.deliveredBytes,
+        skipped: this.skipped,
+        filtered: this.filtered + this.filterErrors,
+        offsets: Object.fromEntries([...this.firstLast].map(([p, o]) => [String(p), o])),
+        duration_ms: duration
+      })
+    }
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * The taps of this instance (one per product topic, started on first use, stopped
+ * after being idle) and the budget of private replay readers (per share and per
+ * instance), since each replay reader is a Kafka consumer of its own.
+ */
+import type { KafkaCluster } from '../kafka/cluster.js'
+import type { Catalog } from '../catalog/types.js'
+import type { Logger } from '../observability/logger.js'
+import { ProductTap, type TapListener } from './product-tap.js'
+import type { QuarantineWriter } from './quarantine.js'
+import type { RingBounds } from './tap-ring.js'
+
+export interface TapManagerOptions {
+  kafka: KafkaCluster
+  catalog: () => Catalog
+  quarantine: QuarantineWriter
+  logger: Logger
+  bounds: RingBounds
+  /** A tap without subscribers stops after this long. */
+  idleMs: number
+  replayPerShare: number
+  replayPerInstance: number
+}
+
+interface TapSlot {
+  tap: Promise<ProductTap>
+  idle: NodeJS.Timeout | undefined
+}
+
+export class TapManager {
+  private readonly taps = new Map<string, TapSlot>()
+  private readonly replays = new Map<string, number>()
+  private replayTotal = 0
+  private closed = false
+
+  constructor (private readonly options: TapManagerOptions) {}
+
+  /** The running tap of a product (started if needed), with `listener` subscribed. */
+  async acquire (productName: string, listener: TapListener): Promise<ProductTap> {
+    if (this.closed) throw new Error('tap manager closed')
+    const product = this.options.catalog().products.get(productName)
+    if (product === undefined) throw new Error(`unknown product ${productName}`)
+    const key = `${product.name}\u0000${product.topic}`
+    let slot = this.taps.get(key)
+    if (slot === undefined) {
+      const tap = new ProductTap({
+        kafka: this.options.kafka,
+        product: () => {
+          const current = this.options.catalog().products.get(productName)
+          return current?.topic === product.topic ? current : undefined
+        },
+        bounds: this.options.bounds,
+        quarantine: this.options.quarantine,
+        logger: this.options.logger
+      }, product)
+      slot = { tap: tap.start().then(() => tap), idle: undefined }
+      this.taps.set(key, slot)
+      slot.tap.catch(() => { if (this.taps.get(key) === slot) this.taps.delete(key) })
+    }
+    if (slot.idle !== undefined) { clearTimeout(slot.idle); slot.idle = undefined }
+    const tap = await slot.tap
+    tap.subscribe(listener)
+    return tap
+  }
+
+  release (tap: ProductTap, listener: TapListener): void {
+    tap.unsubscribe(listener)
+    if (tap.subscriberCount > 0 || this.closed) return
+    const key = `${tap.name}\u0000${tap.topic}`
+    const slot = this.taps.get(key)
+    if (slot === undefined) return
+    if (slot.idle !== undefined) clearTimeout(slot.idle)
+    slot.idle = setTimeout(() => {
+      if (tap.subscriberCount > 0) return
+      this.taps.delete(key)
+      void tap.stop()
+    }, this.options.idleMs)
+    slot.idle.unref()
+  }
+
+  /** Reserves a replay reader for a share; false when a limit is reached. */
+  tryAcquireReplay (shareId: string): boolean {
+    const used = this.replays.get(shareId) ?? 0
+    if (used >= this.options.replayPerShare || this.replayTotal >= this.options.replayPerInstance) return false
+    this.replays.set(shareId, used + 1)
+    this.replayTotal++
+    return true
+  }
+
+  releaseReplay (shareId: string): void {
+    const used = this.replays.get(shareId) ?? 0
+    if (used <= 1) this.replays.delete(shareId)
+    else this.replays.set(shareId, used - 1)
+    this.replayTotal = Math.max(0, this.replayTotal - 1)
+  }
+
+  get replayReaders (): number { return this.replayTotal }
+  get tapCount (): number { return this.taps.size }
+
+  async close (): Promise<void> {
+    this.closed = true
+    const slots = [...this.taps.values()]
+    this.taps.clear()
+    await Promise.allSettled(slots.map(async slot => {
+      if (slot.idle !== undefined) clearTimeout(slot.idle)
+      await (await slot.tap).stop()
+    }))
+  }
+}

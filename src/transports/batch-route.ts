@@ -1,0 +1,108 @@
+/**
+ * `GET /v1/streams/{product}/records?from=&limit=&wait_ms=` (CONTRACT §5): a batch
+ * of messages and the cursor that continues right after them — a long poll for
+ * clients that cannot hold a stream open. The same subscription machinery as the
+ * streams, with a sink that collects instead of writing to a socket.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { GatewayError } from '../errors.js'
+import { MAX_CURSOR_LENGTH } from '../engine/cursor.js'
+import type { StreamFormat, StreamSink } from '../engine/subscription.js'
+import type { GatewayContext } from '../gateway-context.js'
+import { openSubscription } from './open-subscription.js'
+
+const BATCH_FORMAT: StreamFormat = { name: 'json', frame: (_message, json) => json }
+
+/** Once a batch has something, it returns after this long without more. */
+const LINGER_MS = 25
+
+/** Collects up to `limit` messages; `done` resolves when full, idle or lingering. */
+class BatchSink implements StreamSink {
+  readonly format = BATCH_FORMAT
+  readonly items: string[] = []
+  closed = false
+  private finish: () => void = () => {}
+  readonly done = new Promise<void>(resolve => { this.finish = resolve })
+  private linger: NodeJS.Timeout | undefined
+  private waiters: Array<() => void> = []
+
+  constructor (private readonly limit: number) {}
+
+  get writable (): boolean { return !this.closed && this.items.length < this.limit }
+
+  /** Always accepts: the subscription has already moved its position past this message. */
+  write (frame: string): boolean {
+    this.items.push(frame)
+    if (this.items.length >= this.limit) this.finish()
+    else {
+      if (this.linger !== undefined) clearTimeout(this.linger)
+      this.linger = setTimeout(() => { this.finish() }, LINGER_MS)
+    }
+    return this.writable
+  }
+
+  idle (): void { if (this.items.length > 0) this.finish() }
+
+  async waitWritable (): Promise<void> {
+    if (this.writable) return
+    await new Promise<void>(resolve => { this.waiters.push(resolve) })
+  }
+
+  end (lastFrame?: string): void {
+    if (lastFrame !== undefined) this.items.push(lastFrame)
+    this.close()
+  }
+
+  destroy (): void { this.close() }
+
+  private close (): void {
+    this.closed = true
+    if (this.linger !== undefined) clearTimeout(this.linger)
+    for (const w of this.waiters.splice(0)) w()
+    this.finish()
+  }
+}
+
+interface BatchQuery { from?: string, limit: number, wait_ms: number }
+
+const batchSchema = {
+  params: {
+    type: 'object',
+    required: ['product'],
+    properties: { product: { type: 'string', minLength: 1, maxLength: 64 } }
+  },
+  querystring: {
+    type: 'object',
+    properties: {
+      from: { type: 'string', minLength: 1, maxLength: MAX_CURSOR_LENGTH },
+      limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+      wait_ms: { type: 'integer', minimum: 0, maximum: 30000, default: 0 }
+    }
+  }
+} as const
+
+export function registerBatchRoute (app: FastifyInstance, ctx: GatewayContext, authenticate: (req: FastifyRequest) => Promise<void>): void {
+  app.get<{ Params: { product: string }, Querystring: BatchQuery }>('/v1/streams/:product/records', {
+    schema: batchSchema,
+    onRequest: authenticate
+  }, async (request, reply) => {
+    const principal = request.principal
+    if (principal === null) throw new GatewayError('token_missing', 'send Authorization: Bearer <token>')
+    const { from, limit, wait_ms: waitMs } = request.query
+    const subscription = await openSubscription(ctx, { principal, product: request.params.product, from, transport: 'batch', audited: false, reqId: String(request.id) })
+    const sink = new BatchSink(limit)
+    let timer: NodeJS.Timeout | undefined
+    // The poll ends early when the client goes away.
+    const gone = new Promise<void>(resolve => { request.raw.once('close', () => { resolve() }) })
+    try {
+      await subscription.start(sink)
+      await Promise.race([sink.done, gone, new Promise<void>(resolve => { timer = setTimeout(resolve, waitMs) })])
+    } finally {
+      if (timer !== undefined) clearTimeout(timer)
+      await subscription.stop('complete')
+    }
+    const cursor = subscription.cursor()
+    // Messages are JSON already: joined, not parsed and serialised again.
+    return await reply.type('application/json; charset=utf-8').send(`{"records":[${sink.items.join(',')}],"cursor":"${cursor}"}`)
+  })
+}

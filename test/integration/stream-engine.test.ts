@@ -1,0 +1,231 @@
+/**
+ * The stream engine against the real broker: exact resume under random
+ * disconnects, replay → tap hand-over, gaps, schema quarantine, replay limits,
+ * partitions added while streaming, shared bytes for aligned subscribers.
+ */
+import t, { type Test } from 'tap'
+import { request } from 'undici'
+import { testKafka } from '../helpers/kafka.js'
+import { policiesWithTopics } from '../helpers/policies.js'
+import { startTestGateway } from '../helpers/gateway.js'
+import { PartnerOrders } from '../helpers/records.js'
+import { isStream, StreamClient, type WireMessage } from '../helpers/stream-client.js'
+import { QUARANTINE_TOPIC } from '../../src/engine/quarantine.js'
+
+const kafka = testKafka()
+t.teardown(async () => { await kafka.close() })
+const orders = new PartnerOrders(41)
+
+async function open (url: string, token: string, from?: string, format: 'sse' | 'ndjson' = 'ndjson'): Promise<StreamClient> {
+  const s = await StreamClient.open(url + '/v1/streams/orders' + (from === undefined ? '' : `?from=${encodeURIComponent(from)}`), { token, format })
+  if (!isStream(s)) throw new Error(`expected a stream, got ${s.status} ${JSON.stringify(s.problem)}`)
+  return s
+}
+
+/** Produces `count` partner-visible orders over the topic's partitions, in batches. */
+async function produce (topic: string, count: number, partitions: number, batch = 250): Promise<void> {
+  for (let done = 0; done < count; done += batch) {
+    const n = Math.min(batch, count - done)
+    await kafka.produceRaw(topic, Array.from({ length: n }, (_, i) => orders.record((done + i) % partitions)))
+  }
+}
+
+/** Asserts: per partition, exactly the offsets [from, to), in order, once each. */
+function assertExact (t: Test, messages: WireMessage[], ranges: Map<number, [number, number]>, label: string): void {
+  const byPartition = new Map<number, number[]>()
+  for (const m of messages) {
+    if (m.data.type !== 'record') continue
+    const list = byPartition.get(m.data.partition) ?? []
+    list.push(m.data.offset)
+    byPartition.set(m.data.partition, list)
+  }
+  for (const [p, [from, to]] of ranges) {
+    const got = byPartition.get(p) ?? []
+    const expected = Array.from({ length: to - from }, (_, i) => from + i)
+    const ok = got.length === expected.length && got.every((o, i) => o === expected[i])
+    t.ok(ok, `${label}: partition ${p} has offsets ${from}..${to - 1} exactly once, in order (got ${got.length}, first ${got[0]}, last ${got.at(-1)})`)
+  }
+}
+
+t.test('(a) exact resume: random disconnects while 20k records arrive over 3 partitions', async t => {
+  const topic = await kafka.createTopic('resume-20k', 3)
+  // A small ring: most resumes start before it and go through replay and hand-over.
+  const gw = await startTestGateway(t, { policiesDir: await policiesWithTopics({ orders: topic }), env: { STREAMSHARE_RING_MAX_RECORDS: '1500' } })
+  const { token } = await gw.share(['orders'])
+  const startMarks = new Map((await kafka.cluster.watermarks(topic)).map(m => [m.partition, m.high]))
+  const total = 20000
+  let stream = await open(gw.partnerUrl, token)
+  const producing = produce(topic, total, 3)
+  const received: WireMessage[] = []
+  let reconnects = 0
+  // Deterministic pseudo-random disconnect points.
+  let seed = 7
+  const nextChunk = (): number => { seed = (seed * 1103515245 + 12345) % 2147483648; return 300 + (seed % 2500) }
+  while (received.length < total) {
+    const want = Math.min(total - received.length, nextChunk())
+    try {
+      await stream.waitFor(want, 60000)
+    } catch {
+      // The stream may end early (e.g. cut); resume below from what we have.
+    }
+    stream.close()
+    await new Promise(resolve => setTimeout(resolve, 20))
+    received.push(...stream.messages)
+    if (received.length >= total) break
+    const last = received.at(-1)
+    stream = await open(gw.partnerUrl, token, last?.data.cursor as string | undefined)
+    reconnects++
+  }
+  stream.close()
+  await producing
+  t.ok(reconnects >= 5, `${reconnects} reconnects`)
+  const endMarks = new Map((await kafka.cluster.watermarks(topic)).map(m => [m.partition, m.high]))
+  assertExact(t, received, new Map([...endMarks].map(([p, hi]) => [p, [startMarks.get(p) ?? 0, hi]])), 'union of all sessions')
+  t.equal(received.length, total, 'exactly the records produced after the start: nothing lost, nothing twice')
+})
+
+t.test('(b) replay → tap hand-over: no gap or duplicate at the seam, the replay reader is released', async t => {
+  const topic = await kafka.createTopic('handover', 1)
+  const gw = await startTestGateway(t, { policiesDir: await policiesWithTopics({ orders: topic }), env: { STREAMSHARE_RING_MAX_RECORDS: '100' } })
+  const { token } = await gw.share(['orders'])
+  await produce(topic, 3000, 1)
+  const stream = await open(gw.partnerUrl, token, 'earliest')
+  t.teardown(() => { stream.close() })
+  // More records arrive while the stream replays history: the seam is crossed under load.
+  const producing = produce(topic, 2000, 1, 100)
+  await stream.waitFor(3000, 60000)
+  await producing
+  await stream.waitFor(5000, 60000)
+  assertExact(t, stream.messages, new Map([[0, [0, 5000]]]), 'one partition')
+  for (let i = 0; i < 50 && gw.ctx.taps.replayReaders > 0; i++) await new Promise(resolve => setTimeout(resolve, 100))
+  t.equal(gw.ctx.taps.replayReaders, 0, 'caught up: the stream now reads from the tap, its replay reader is gone')
+  await produce(topic, 10, 1)
+  await stream.waitFor(5010)
+  assertExact(t, stream.messages, new Map([[0, [0, 5010]]]), 'after the hand-over')
+})
+
+t.test('(c) gaps: a position below the log start is announced with its range, then delivery goes on', async t => {
+  const topic = await kafka.createTopic('gaps', 1)
+  const gw = await startTestGateway(t, { policiesDir: await policiesWithTopics({ orders: topic }) })
+  const { token } = await gw.share(['orders'])
+  await produce(topic, 20, 1)
+  const first = await open(gw.partnerUrl, token, 'earliest')
+  const [m0, m1, m2] = await first.waitFor(3)
+  first.close()
+  t.same([m0, m1, m2].map(m => m!.data.offset), [0, 1, 2])
+  // Retention (here: an explicit delete) removes offsets 0..9.
+  const admin = kafka.cluster.client.admin()
+  await admin.connect()
+  await admin.fetchTopicMetadata({ topics: [topic] })
+  await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '10' }] })
+  await admin.disconnect()
+  const resumed = await open(gw.partnerUrl, token, m2!.data.cursor as string)
+  t.teardown(() => { resumed.close() })
+  const [gap, next] = await resumed.waitFor(2)
+  t.match(gap!.data, { type: 'gap', partition: 0, from_offset: 3, to_offset: 9, reason: 'retention' })
+  t.type(gap!.data.cursor, 'string')
+  t.equal(next!.data.offset, 10, 'delivery continues from the earliest available')
+  await resumed.waitFor(11)
+  assertExact(t, resumed.messages, new Map([[0, [10, 20]]]), 'after the gap')
+})
+
+t.test('(d) invalid records are skipped, quarantined with the reason, and the stream goes on', async t => {
+  const topic = await kafka.createTopic('quarantine', 1)
+  const gw = await startTestGateway(t, { policiesDir: await policiesWithTopics({ orders: topic }) })
+  const { token } = await gw.share(['orders'])
+  const stream = await open(gw.partnerUrl, token)
+  t.teardown(() => { stream.close() })
+  const since = Date.now() - 1000
+  const good = orders.record()
+  await kafka.produceRaw(topic, [
+    { key: 'bad-json', value: '{"order_id": ' },
+    { key: 'bad-schema', value: JSON.stringify({ order_id: 'o-1', status: 'confirmed' }) },
+    good
+  ])
+  const got = await stream.waitFor(3)
+  t.same(got.map(m => m.data.type), ['skipped', 'skipped', 'record'])
+  t.same(got.slice(0, 2).map(m => [m.data.offset, m.data.reason]), [[0, 'schema'], [1, 'schema']])
+  t.equal(got[2]!.data.key, good.key)
+
+  // The quarantine topic has both, keyed by their coordinates, with the reason.
+  const found = new Map<string, Record<string, any>>()
+  for (let attempt = 0; attempt < 50 && found.size < 2; attempt++) {
+    const marks = await kafka.cluster.watermarks(QUARANTINE_TOPIC)
+    const start = await kafka.cluster.offsetsForTimestamp(QUARANTINE_TOPIC, since)
+    await kafka.cluster.readRange(QUARANTINE_TOPIC, start, new Map(marks.map(m => [m.partition, m.high])), (records) => {
+      for (const r of records) {
+        const key = r.key?.toString() ?? ''
+        if (key.startsWith(`${topic}/`)) found.set(key, JSON.parse(r.value!.toString()))
+      }
+    }, 10000)
+    if (found.size < 2) await new Promise(resolve => setTimeout(resolve, 200))
+  }
+  t.match(found.get(`${topic}/0/0`), { product: 'orders', partition: 0, offset: 0, reason: 'not_json' })
+  t.match(found.get(`${topic}/0/1`), { product: 'orders', offset: 1, reason: 'schema', detail: /required|must/ })
+  t.equal(Buffer.from(found.get(`${topic}/0/0`)!.value_base64 as string, 'base64').toString(), '{"order_id": ', 'the raw record is kept for the owners')
+})
+
+t.test('replay readers are limited per share: over the limit → 429 quota_exceeded with Retry-After', async t => {
+  const topic = await kafka.createTopic('replay-limit', 1)
+  const gw = await startTestGateway(t, { policiesDir: await policiesWithTopics({ orders: topic }), env: { STREAMSHARE_RING_MAX_RECORDS: '10', STREAMSHARE_REPLAY_MAX_PER_SHARE: '1' } })
+  const { token } = await gw.share(['orders'])
+  await produce(topic, 200, 1)
+  // A client that does not read: its replay reader stays busy.
+  const busy = await StreamClient.open(gw.partnerUrl + '/v1/streams/orders?from=earliest', { token })
+  t.ok(isStream(busy))
+  const refused = await request(gw.partnerUrl + '/v1/streams/orders?from=earliest', { headers: { authorization: `Bearer ${token}` } })
+  t.equal(refused.statusCode, 429)
+  t.ok(refused.headers['retry-after'])
+  t.equal((await refused.body.json() as { code: string }).code, 'quota_exceeded')
+  const live = await StreamClient.open(gw.partnerUrl + '/v1/streams/orders', { token })
+  t.ok(isStream(live), 'a live stream (no replay) is still admitted')
+  if (isStream(busy)) busy.close()
+  if (isStream(live)) live.close()
+})
+
+t.test('a partition added while streams are open is picked up', async t => {
+  const topic = await kafka.createTopic('grow', 1)
+  const gw = await startTestGateway(t, { policiesDir: await policiesWithTopics({ orders: topic }), env: { STREAMSHARE_KAFKA_METADATA_MAX_AGE_MS: '2000' } })
+  const { token } = await gw.share(['orders'])
+  const stream = await open(gw.partnerUrl, token)
+  t.teardown(() => { stream.close() })
+  await produce(topic, 2, 1)
+  await stream.waitFor(2)
+  const admin = kafka.cluster.client.admin()
+  await admin.connect()
+  await admin.createPartitions({ topicPartitions: [{ topic, count: 2 }] })
+  await admin.disconnect()
+  // A producer that knows the new partition (our shared one refreshes its metadata later).
+  const { testKafka: fresh } = await import('../helpers/kafka.js')
+  const producer = fresh()
+  t.teardown(async () => { await producer.close() })
+  await producer.produceRaw(topic, [orders.record(1), orders.record(1), orders.record(1)])
+  let sent = 3
+  for (let i = 0; i < 30 && !stream.messages.some(m => m.data.partition === 1); i++) {
+    await new Promise(resolve => setTimeout(resolve, 500))
+  }
+  await producer.produceRaw(topic, [orders.record(1)])
+  sent++
+  for (let i = 0; i < 20 && stream.messages.filter(m => m.data.partition === 1).length < sent; i++) await new Promise(resolve => setTimeout(resolve, 250))
+  const onNew = stream.messages.filter(m => m.data.partition === 1).map(m => m.data.offset)
+  t.ok(onNew.length > 0, 'records of the new partition arrive')
+  t.equal(onNew[0], 0, 'from its first record')
+  t.same(onNew, [0, 1, 2, 3], 'in order, none missing')
+})
+
+t.test('aligned subscriptions of one share receive identical bytes', async t => {
+  const topic = await kafka.createTopic('shared-bytes', 2)
+  const gw = await startTestGateway(t, { policiesDir: await policiesWithTopics({ orders: topic }) })
+  const { token } = await gw.share(['orders'])
+  const a = await open(gw.partnerUrl, token, undefined, 'sse')
+  const b = await open(gw.partnerUrl, token, undefined, 'sse')
+  t.teardown(() => { a.close(); b.close() })
+  await produce(topic, 20, 2)
+  await a.waitFor(20)
+  await b.waitFor(20)
+  t.same(a.messages.map(m => m.id), b.messages.map(m => m.id), 'same cursors')
+  t.equal(a.raw.slice(a.raw.indexOf('id:')), b.raw.slice(b.raw.indexOf('id:')), 'same bytes on the wire')
+  const other = await gw.share(['orders'])
+  const c = await open(gw.partnerUrl, other.token, a.messages[0]!.data.cursor as string).catch(() => undefined)
+  t.equal(c, undefined, 'another share cannot use those cursors')
+})
