@@ -8,6 +8,7 @@ import type { KafkaCluster } from '../kafka/cluster.js'
 import type { KafkaRecord } from '../kafka/types.js'
 import type { Logger } from '../observability/logger.js'
 import { headerText } from './record-decoder.js'
+import { BackgroundWriter } from '../kafka/background-writer.js'
 
 export const QUARANTINE_TOPIC = '_streamshare.quarantine'
 
@@ -20,14 +21,12 @@ export const QUARANTINE_TOPIC_SPEC = {
 export interface QuarantineReason { reason: string, detail: string }
 
 export class QuarantineWriter {
-  private queue: Array<{ key: string, value: string }> = []
-  private flushing: Promise<void> | undefined
-  private readonly logger: Logger
+  private readonly background: BackgroundWriter
   /** Records copied since start (for metrics and tests). */
   count = 0
 
   constructor (private readonly kafka: KafkaCluster, logger: Logger, private readonly instanceId: string, readonly topic = QUARANTINE_TOPIC) {
-    this.logger = logger.child({ component: 'quarantine' })
+    this.background = new BackgroundWriter(kafka, topic, logger.child({ component: 'quarantine' }), 200)
   }
 
   async start (): Promise<void> {
@@ -41,7 +40,7 @@ export class QuarantineWriter {
       if (text !== undefined) headers[name] = text
     }
     this.count++
-    this.queue.push({
+    this.background.add({
       key: `${record.topic}/${record.partition}/${record.offset}`,
       value: JSON.stringify({
         product,
@@ -58,25 +57,9 @@ export class QuarantineWriter {
         quarantined_at: new Date().toISOString()
       })
     })
-    this.flushing ??= this.flush()
-  }
-
-  private async flush (): Promise<void> {
-    try {
-      while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, 200)
-        try {
-          await this.kafka.produce(this.topic, batch)
-        } catch (err) {
-          this.logger.error({ err, records: batch.length }, 'cannot write quarantine records')
-        }
-      }
-    } finally {
-      this.flushing = undefined
-    }
   }
 
   async drain (): Promise<void> {
-    while (this.flushing !== undefined) await this.flushing
+    await this.background.drain()
   }
 }

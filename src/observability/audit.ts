@@ -6,6 +6,7 @@
 import type { KafkaCluster } from '../kafka/cluster.js'
 import type { KafkaRecord } from '../kafka/types.js'
 import type { Logger } from './logger.js'
+import { BackgroundWriter } from '../kafka/background-writer.js'
 
 export const AUDIT_TOPIC = '_streamshare.audit'
 
@@ -66,12 +67,10 @@ export interface AuditQuery {
 export const MAX_AUDIT_RESULTS = 1000
 
 export class AuditLog {
-  private readonly logger: Logger
-  private queue: AuditRecord[] = []
-  private flushing: Promise<void> | undefined
+  private readonly background: BackgroundWriter
 
   constructor (private readonly kafka: KafkaCluster, logger: Logger, private readonly instanceId: string, readonly topic = AUDIT_TOPIC) {
-    this.logger = logger.child({ component: 'audit' })
+    this.background = new BackgroundWriter(kafka, topic, logger.child({ component: 'audit' }))
   }
 
   async start (): Promise<void> {
@@ -89,31 +88,15 @@ export class AuditLog {
 
   /**
    * Appends without waiting (stream sessions: the hot path must not block on the
-   * audit). Records are batched; a failure is logged and the records retried once.
+   * audit). Batched in the background.
    */
   record (entry: AuditEntry): void {
-    this.queue.push(this.stamp(entry))
-    this.flushing ??= this.flush()
-  }
-
-  private async flush (): Promise<void> {
-    try {
-      while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, 500)
-        try {
-          await this.kafka.produce(this.topic, batch.map(r => ({ key: 'share' in r && r.share !== undefined ? r.share : null, value: JSON.stringify(r) })))
-        } catch (err) {
-          this.logger.error({ err, records: batch.length }, 'cannot write audit records')
-        }
-      }
-    } finally {
-      this.flushing = undefined
-    }
+    this.background.add({ key: entry.share ?? null, value: JSON.stringify(this.stamp(entry)) })
   }
 
   /** Waits for queued records (shutdown). */
   async drain (): Promise<void> {
-    while (this.flushing !== undefined) await this.flushing
+    await this.background.drain()
   }
 
   async query (q: AuditQuery): Promise<{ records: AuditRecord[], truncated: boolean }> {

@@ -39,10 +39,6 @@ export function actionContext (hashKey: KeyObject): ActionContext {
 
 export type ValueTransform = (value: unknown, ctx: ActionContext) => unknown
 
-function isPlainObject (value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value)
-}
-
 /** True when an array holds only scalars (or arrays of scalars). */
 function holdsOnlyScalars (value: readonly unknown[]): boolean {
   for (const item of value) {

@@ -10,6 +10,7 @@ import { MAX_CURSOR_LENGTH } from '../engine/cursor.js'
 import type { StreamFormat, StreamSink } from '../engine/subscription.js'
 import type { GatewayContext } from '../gateway-context.js'
 import { openSubscription } from './open-subscription.js'
+import { productParams } from './http-stream-route.js'
 
 const BATCH_FORMAT: StreamFormat = { name: 'json', frame: (_message, json) => json }
 
@@ -66,11 +67,7 @@ class BatchSink implements StreamSink {
 interface BatchQuery { from?: string, limit: number, wait_ms: number }
 
 const batchSchema = {
-  params: {
-    type: 'object',
-    required: ['product'],
-    properties: { product: { type: 'string', minLength: 1, maxLength: 64 } }
-  },
+  params: productParams,
   querystring: {
     type: 'object',
     properties: {

@@ -12,12 +12,15 @@ import { negotiateHttpStreamFormat } from './wire-format.js'
 interface StreamParams { product: string }
 interface StreamQuery { format?: 'sse' | 'ndjson', from?: string }
 
+/** The `{product}` path parameter of the stream routes. */
+export const productParams = {
+  type: 'object',
+  required: ['product'],
+  properties: { product: { type: 'string', minLength: 1, maxLength: 64 } }
+} as const
+
 export const streamRouteSchema = {
-  params: {
-    type: 'object',
-    required: ['product'],
-    properties: { product: { type: 'string', minLength: 1, maxLength: 64 } }
-  },
+  params: productParams,
   querystring: {
     type: 'object',
     properties: {

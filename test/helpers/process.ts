@@ -52,3 +52,33 @@ export function spawnGateway (env: Record<string, string>, script = 'dist/main.j
     }
   }
 }
+
+/**
+ * A gateway child process on ports 0 against the test broker, with its registry
+ * loaded, a partner (region eu-west) and a share of `orders` (partner-basic).
+ */
+export async function spawnGatewayWithShare (env: Record<string, string>): Promise<{ gw: GatewayProcess, partnerUrl: string, adminUrl: string, token: string, env: Record<string, string> }> {
+  const { mkdtemp } = await import('node:fs/promises')
+  const os = await import('node:os')
+  const { TEST_BROKERS } = await import('./kafka.js')
+  const { adminClient, TEST_ADMIN_TOKEN, uniqueId } = await import('./gateway.js')
+  const fullEnv = {
+    STREAMSHARE_KAFKA_BROKERS: TEST_BROKERS,
+    STREAMSHARE_HOST: '127.0.0.1',
+    STREAMSHARE_PORT: '0',
+    STREAMSHARE_ADMIN_PORT: '0',
+    STREAMSHARE_DEV_STATE_DIR: await mkdtemp(path.join(os.tmpdir(), 'streamshare-state-')),
+    STREAMSHARE_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+    STREAMSHARE_LOG_LEVEL: 'info',
+    ...env
+  }
+  const gw = spawnGateway(fullEnv)
+  const listening = await gw.waitForLog(l => l.msg === 'gateway listening')
+  await gw.waitForLog(l => l.msg === 'registry loaded')
+  const admin = adminClient(listening.admin as string)
+  const partner = uniqueId('proc')
+  await admin('POST', '/admin/v1/partners', { id: partner, name: 'P', contact: 'p@example.com', attributes: { region: 'eu-west' } })
+  const created = await admin('POST', '/admin/v1/shares', { partner, products: [{ product: 'orders', policy: 'partner-basic', access: ['read'] }] })
+  if (created.status !== 201) throw new Error(`share create failed: ${created.status}`)
+  return { gw, partnerUrl: listening.partner as string, adminUrl: listening.admin as string, token: created.body.token.access_token as string, env: fullEnv }
+}

@@ -6,13 +6,10 @@
  */
 import t from 'tap'
 import net from 'node:net'
-import { mkdtemp, readFile } from 'node:fs/promises'
-import os from 'node:os'
-import path from 'node:path'
-import { TEST_BROKERS, testKafka } from '../helpers/kafka.js'
+import { readFile } from 'node:fs/promises'
+import { testKafka } from '../helpers/kafka.js'
 import { policiesWithTopics } from '../helpers/policies.js'
-import { spawnGateway } from '../helpers/process.js'
-import { adminClient, TEST_ADMIN_TOKEN, uniqueId } from '../helpers/gateway.js'
+import { spawnGatewayWithShare } from '../helpers/process.js'
 import { PartnerOrders } from '../helpers/records.js'
 import { isStream, StreamClient } from '../helpers/stream-client.js'
 
@@ -26,28 +23,14 @@ async function rssMiB (pid: number): Promise<number> {
 
 t.test('50 stalled clients and 1 healthy one', async t => {
   const topic = await kafka.createTopic('isolation', 3)
-  const gw = spawnGateway({
-    STREAMSHARE_KAFKA_BROKERS: TEST_BROKERS,
-    STREAMSHARE_HOST: '127.0.0.1',
-    STREAMSHARE_PORT: '0',
-    STREAMSHARE_ADMIN_PORT: '0',
+  const { gw, partnerUrl: partnerBase, token } = await spawnGatewayWithShare({
     STREAMSHARE_POLICIES_DIR: await policiesWithTopics({ orders: topic }),
-    STREAMSHARE_DEV_STATE_DIR: await mkdtemp(path.join(os.tmpdir(), 'streamshare-state-')),
-    STREAMSHARE_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
     STREAMSHARE_RING_MAX_RECORDS: '2000',
     STREAMSHARE_STREAM_MAX_BUFFERED_BYTES: '262144',
-    STREAMSHARE_STREAM_STALL_TIMEOUT_MS: '2000',
-    STREAMSHARE_LOG_LEVEL: 'info'
+    STREAMSHARE_STREAM_STALL_TIMEOUT_MS: '2000'
   })
   t.teardown(() => { gw.child.kill('SIGKILL') })
-  const listening = await gw.waitForLog(l => l.msg === 'gateway listening')
-  await gw.waitForLog(l => l.msg === 'registry loaded')
-  const partnerUrl = new URL(listening.partner as string)
-  const admin = adminClient(listening.admin as string)
-  const partner = uniqueId('iso')
-  await admin('POST', '/admin/v1/partners', { id: partner, name: 'P', contact: 'p@example.com', attributes: { region: 'eu-west' } })
-  const created = await admin('POST', '/admin/v1/shares', { partner, products: [{ product: 'orders', policy: 'partner-basic', access: ['read'] }] })
-  const token = created.body.token.access_token as string
+  const partnerUrl = new URL(partnerBase)
 
   const healthy = await StreamClient.open(`${partnerUrl.origin}/v1/streams/orders`, { token })
   if (!isStream(healthy)) throw new Error('no stream')

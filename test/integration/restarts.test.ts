@@ -12,10 +12,10 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import { KafkaCluster } from '../../src/kafka/cluster.js'
 import { createLogger } from '../../src/observability/logger.js'
-import { TEST_BROKERS, testKafka, uniqueName } from '../helpers/kafka.js'
+import { testKafka, uniqueName } from '../helpers/kafka.js'
 import { policiesWithTopics, REPO_ROOT } from '../helpers/policies.js'
-import { spawnGateway } from '../helpers/process.js'
-import { adminClient, startTestGateway, TEST_ADMIN_TOKEN, uniqueId } from '../helpers/gateway.js'
+import { spawnGateway, spawnGatewayWithShare } from '../helpers/process.js'
+import { startTestGateway } from '../helpers/gateway.js'
 import { PartnerOrders } from '../helpers/records.js'
 import { isStream, StreamClient, type WireMessage } from '../helpers/stream-client.js'
 
@@ -30,28 +30,10 @@ t.test('(g) the gateway is killed mid-stream; another instance resumes from the 
   const kafka = testKafka()
   t.teardown(async () => { await kafka.close() })
   const topic = await kafka.createTopic('kill', 2)
-  const stateDir = await mkdtemp(path.join(os.tmpdir(), 'streamshare-state-'))
-  const env = {
-    STREAMSHARE_KAFKA_BROKERS: TEST_BROKERS,
-    STREAMSHARE_HOST: '127.0.0.1',
-    STREAMSHARE_PORT: '0',
-    STREAMSHARE_ADMIN_PORT: '0',
-    STREAMSHARE_POLICIES_DIR: await policiesWithTopics({ orders: topic }),
-    // Same dev state (keys, gateway secret): instances of one deployment share them.
-    STREAMSHARE_DEV_STATE_DIR: stateDir,
-    STREAMSHARE_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
-    STREAMSHARE_LOG_LEVEL: 'info'
-  }
-  const first = spawnGateway(env)
+  const { gw: first, partnerUrl, token, env } = await spawnGatewayWithShare({ STREAMSHARE_POLICIES_DIR: await policiesWithTopics({ orders: topic }) })
   t.teardown(() => { first.child.kill('SIGKILL') })
-  const listening = await first.waitForLog(l => l.msg === 'gateway listening')
-  await first.waitForLog(l => l.msg === 'registry loaded')
-  const admin = adminClient(listening.admin as string)
-  const partner = uniqueId('kill')
-  await admin('POST', '/admin/v1/partners', { id: partner, name: 'P', contact: 'p@example.com', attributes: { region: 'eu-west' } })
-  const token = (await admin('POST', '/admin/v1/shares', { partner, products: [{ product: 'orders', policy: 'partner-basic', access: ['read'] }] })).body.token.access_token as string
 
-  const stream = await StreamClient.open(`${listening.partner as string}/v1/streams/orders`, { token })
+  const stream = await StreamClient.open(`${partnerUrl}/v1/streams/orders`, { token })
   if (!isStream(stream)) throw new Error('no stream')
   await kafka.produceRaw(topic, Array.from({ length: 60 }, (_, i) => orders.record(i % 2)))
   await stream.waitFor(60)
@@ -61,6 +43,7 @@ t.test('(g) the gateway is killed mid-stream; another instance resumes from the 
   const cursor = stream.messages.at(-1)!.data.cursor as string
 
   await kafka.produceRaw(topic, Array.from({ length: 40 }, (_, i) => orders.record(i % 2)))
+  // Same dev state (keys, gateway secret) and registry: instances of one deployment.
   const second = spawnGateway(env)
   t.teardown(() => { second.child.kill('SIGKILL') })
   const listening2 = await second.waitForLog(l => l.msg === 'gateway listening')
