@@ -18,6 +18,8 @@ import type { GatewaySecret } from './auth/gateway-secret.js'
 import type { TapManager } from './engine/tap-manager.js'
 import type { QuarantineWriter } from './engine/quarantine.js'
 import type { LowWatermarks } from './engine/low-watermarks.js'
+import type { TicketService } from './auth/tickets.js'
+import type { PartnerProducer } from './engine/partner-producer.js'
 
 export interface GatewayContext {
   readonly config: Readonly<Config>
@@ -41,4 +43,8 @@ export interface GatewayContext {
   readonly taps: TapManager
   readonly quarantine: QuarantineWriter
   readonly lowWatermarks: LowWatermarks
+  /** Single-use tickets for browsers (EventSource, WebSocket). */
+  readonly tickets: TicketService
+  /** Partner produce (write access). */
+  readonly producer: PartnerProducer
 }

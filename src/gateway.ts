@@ -19,6 +19,8 @@ import { UsageTracker } from './engine/usage.js'
 import { TapManager } from './engine/tap-manager.js'
 import { QuarantineWriter } from './engine/quarantine.js'
 import { LowWatermarks } from './engine/low-watermarks.js'
+import { TicketService } from './auth/tickets.js'
+import { PartnerProducer } from './engine/partner-producer.js'
 import { KafkaCluster } from './kafka/cluster.js'
 import { AuditLog } from './observability/audit.js'
 import { createLogger, type Logger } from './observability/logger.js'
@@ -149,7 +151,9 @@ export async function startGateway (config: Readonly<Config>, options: StartOpti
     shares: new ShareService(registry, () => catalog, tokens, audit, config.tokenTtlSeconds),
     taps,
     quarantine,
-    lowWatermarks: new LowWatermarks(kafka)
+    lowWatermarks: new LowWatermarks(kafka),
+    tickets: new TicketService(secret.key('ticket'), config.ticketTtlMs),
+    producer: new PartnerProducer(kafka, audit, { maxRecordBytes: config.produceMaxRecordBytes, maxRecords: 500 })
   }
 
   // Serve even if Kafka is down: /readyz says so, and the registry keeps trying.
@@ -173,7 +177,7 @@ export async function startGateway (config: Readonly<Config>, options: StartOpti
     }
   })()
 
-  const partner = buildPartnerApp(ctx)
+  const partner = await buildPartnerApp(ctx)
   const admin = buildAdminApp(ctx)
   try {
     await partner.listen({ host: config.host, port: config.port })

@@ -43,12 +43,12 @@ export function registerAdminRoutes (app: FastifyInstance, ctx: GatewayContext):
     const lag: Record<string, number> = {}
     for (const stream of streams) {
       const l = stream.lag()
-      if (l !== undefined) lag[stream.product] = Math.max(lag[stream.product] ?? 0, l)
+      if (l !== undefined && stream.product !== undefined) lag[stream.product] = Math.max(lag[stream.product] ?? 0, l)
     }
     return {
       ...share,
       status: shareStatus(share),
-      usage: { instance: ctx.instanceId, connections: streams.length, ...ctx.usage.of(share.id), lag }
+      usage: { instance: ctx.instanceId, connections: ctx.streams.connectionsOfShare(share.id), ...ctx.usage.of(share.id), lag }
     }
   }
 
@@ -147,7 +147,7 @@ export function registerAdminRoutes (app: FastifyInstance, ctx: GatewayContext):
       const partner = partnerId === undefined ? undefined : service.getPartner(partnerId)
       return previewPolicy(product, policy, { value: record, key: key ?? null, headers: headers ?? {} }, {
         secret: ctx.secret,
-        ...(partner === undefined ? {} : { partnerAttributes: partner.attributes }),
+        ...(partner === undefined ? {} : { partnerAttributes: partner.attributes, partnerId: partner.id }),
         ...(share === undefined ? {} : { shareId: share })
       })
     })

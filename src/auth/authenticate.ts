@@ -5,6 +5,7 @@
 import type { FastifyRequest } from 'fastify'
 import { GatewayError } from '../errors.js'
 import { bearerToken, scopeFor, type Access, type Principal, type TokenService } from './tokens.js'
+import type { TicketService } from './tickets.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -13,6 +14,21 @@ declare module 'fastify' {
 }
 
 const QUERY_CREDENTIALS = ['access_token', 'token', 'jwt', 'bearer']
+
+/**
+ * For what a browser opens without headers (EventSource, WebSocket): a single-use
+ * `?ticket=` (from POST /v1/tickets) instead of the Authorization header.
+ */
+export function makeTicketAuthenticate (tokens: TokenService, tickets: TicketService) {
+  const bearer = makeAuthenticate(tokens)
+  return async function authenticateOrTicket (request: FastifyRequest): Promise<void> {
+    const ticket = (request.query as Record<string, unknown> | undefined)?.ticket
+    if (ticket === undefined) { await bearer(request); return }
+    if (request.headers.authorization !== undefined) throw new GatewayError('bad_request', 'send a ticket or an Authorization header, not both')
+    if (typeof ticket !== 'string') throw new GatewayError('token_invalid', 'ticket is invalid, expired or already used')
+    request.principal = tickets.redeem(ticket)
+  }
+}
 
 export function makeAuthenticate (tokens: TokenService) {
   return async function authenticate (request: FastifyRequest): Promise<void> {

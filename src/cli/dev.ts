@@ -13,6 +13,7 @@ import { configOrExit } from './serve.js'
 import { loadOrCreateDevSecret } from '../auth/gateway-secret.js'
 import type { ShareService } from '../registry/share-service.js'
 import type { ShareRegistry } from '../registry/share-registry.js'
+import type { ShareGrant } from '../registry/types.js'
 
 const out = (line = ''): void => { process.stdout.write(line + '\n') }
 
@@ -58,6 +59,11 @@ export async function dev (): Promise<void> {
   out()
   out('Inventory levels, resuming from a cursor (copy "cursor" from any record):')
   out(`  curl -N -H "Authorization: Bearer $TOKEN" '${base}/v1/streams/inventory-levels?from=<cursor>'`)
+  out()
+  out('Write a return request (the share may write "returns"), then read it back:')
+  out(`  curl -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' '${base}/v1/streams/returns/records' \\`)
+  out(`    -d '{"key":"r-1","value":{"return_id":"r-1","order_id":"o-104161","reason":"damaged","items":[{"sku":"SKU-1003","quantity":1}],"requested_at":"${new Date().toISOString()}"}}'`)
+  out(`  curl -H "Authorization: Bearer $TOKEN" '${base}/v1/streams/returns/records?from=earliest&wait_ms=1000'`)
   out()
   out('The admin API and CLI (the admin token is kept in .streamshare/admin-token):')
   out()
@@ -106,9 +112,17 @@ async function demoShare (registry: ShareRegistry, shares: ShareService): Promis
       allowed_origins: ['http://localhost:5173']
     }, DEV_ACTOR)
   }
+  const products: ShareGrant[] = [
+    { product: 'orders', policy: 'partner-basic', access: ['read'] },
+    { product: 'shipments', policy: 'carrier-tracking', access: ['read'] },
+    { product: 'inventory-levels', policy: 'marketplace-availability', access: ['read'] },
+    { product: 'returns', policy: 'own-returns', access: ['read', 'write'] }
+  ]
   const existing = registry.allShares().find(s => s.partner === DEMO_PARTNER && s.description === DEMO_DESCRIPTION && s.status === 'active' &&
     (s.expires_at === null || Date.parse(s.expires_at) > Date.now() + 86400e3))
   if (existing !== undefined) {
+    // A share from an earlier run: bring its grants up to date, then a fresh token.
+    if (JSON.stringify(existing.products) !== JSON.stringify(products)) await shares.updateShare(existing.id, { products }, DEV_ACTOR)
     const token = await shares.mintToken(existing.id, DEV_ACTOR, 24 * 3600)
     return { shareId: existing.id, token: token.access_token }
   }
@@ -116,11 +130,7 @@ async function demoShare (registry: ShareRegistry, shares: ShareService): Promis
     partner: DEMO_PARTNER,
     description: DEMO_DESCRIPTION,
     history: 'P7D',
-    products: [
-      { product: 'orders', policy: 'partner-basic', access: ['read'] },
-      { product: 'shipments', policy: 'carrier-tracking', access: ['read'] },
-      { product: 'inventory-levels', policy: 'marketplace-availability', access: ['read'] }
-    ],
+    products,
     quota: { max_connections: 10, messages_per_second: 1000 }
   }, DEV_ACTOR, 24 * 3600)
   return { shareId: share.id, token: token.access_token }

@@ -81,6 +81,15 @@ export interface Config {
   /** Private replay readers (streams starting before the ring) per share and per instance. */
   replayPerShare: number
   replayPerInstance: number
+  /** Partner produce: body of one request, and one record's encoded value. */
+  produceMaxBodyBytes: number
+  produceMaxRecordBytes: number
+  /** WebSocket: largest client message (1009 above), ping interval, subscriptions per connection. */
+  wsMaxPayloadBytes: number
+  wsPingMs: number
+  wsMaxSubscriptions: number
+  /** How long a browser ticket (POST /v1/tickets) stays valid. */
+  ticketTtlMs: number
 }
 
 type Env = Record<string, string | undefined>
@@ -275,7 +284,13 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
     ringMaxBytes: integer(env, 'STREAMSHARE_RING_MAX_BYTES', 64 * 1024 * 1024, 1024, 16 * 1024 * 1024 * 1024),
     tapIdleMs: integer(env, 'STREAMSHARE_TAP_IDLE_MS', 60000, 0, 3_600_000),
     replayPerShare: integer(env, 'STREAMSHARE_REPLAY_MAX_PER_SHARE', 4, 0, 10000),
-    replayPerInstance: integer(env, 'STREAMSHARE_REPLAY_MAX_PER_INSTANCE', 64, 0, 100000)
+    replayPerInstance: integer(env, 'STREAMSHARE_REPLAY_MAX_PER_INSTANCE', 64, 0, 100000),
+    produceMaxBodyBytes: integer(env, 'STREAMSHARE_PRODUCE_MAX_BODY_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
+    produceMaxRecordBytes: integer(env, 'STREAMSHARE_PRODUCE_MAX_RECORD_BYTES', 256 * 1024, 256, 16 * 1024 * 1024),
+    wsMaxPayloadBytes: integer(env, 'STREAMSHARE_WS_MAX_PAYLOAD_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
+    wsPingMs: integer(env, 'STREAMSHARE_WS_PING_MS', 30000, 100, 600000),
+    wsMaxSubscriptions: integer(env, 'STREAMSHARE_WS_MAX_SUBSCRIPTIONS', 100, 1, 10000),
+    ticketTtlMs: integer(env, 'STREAMSHARE_TICKET_TTL_MS', 30000, 1000, 300000)
   }
   const signingKeysFile = text(env, 'STREAMSHARE_SIGNING_KEYS')
   if (signingKeysFile !== undefined) config.signingKeysFile = path.resolve(cwd, signingKeysFile)

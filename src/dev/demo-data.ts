@@ -158,6 +158,22 @@ export class DemoDataGenerator {
     return { key: s.shipmentId, value, headers: { traceparent: traceparent(r) } }
   }
 
+  /** A return request as a partner would write it (products/returns.yaml), stamped for `partnerId`. */
+  returnRequest (partnerId: string, shareId = 'sh_demo'): DemoRecord {
+    const r = this.rand
+    const id = `r-${digits(r, 8)}`
+    const items = Array.from({ length: 1 + Math.floor(r() * 2) }, () => ({ sku: pick(r, PRODUCTS).sku, quantity: 1 + Math.floor(r() * 2) }))
+    const value = {
+      return_id: id,
+      order_id: `o-${100000 + Math.floor(r() * 9000)}`,
+      reason: pick(r, ['damaged', 'wrong_item', 'not_as_described', 'no_longer_needed', 'other'] as const),
+      items,
+      requested_at: new Date(this.now()).toISOString(),
+      partner_reference: `PR-${digits(r, 6)}`
+    }
+    return { key: id, value, headers: { 'streamshare-partner': partnerId, 'streamshare-share': shareId, traceparent: traceparent(r) } }
+  }
+
   inventory (): DemoRecord {
     const r = this.rand
     const product = pick(r, PRODUCTS)

@@ -9,11 +9,13 @@ import type { Logger } from '../observability/logger.js'
 import { DemoDataGenerator, type DemoRecord } from './demo-data.js'
 
 export const DEMO_PRODUCTS = ['orders', 'shipments', 'inventory-levels'] as const
+/** Products partners write to (no generated data): their topics are created for the demo too. */
+export const DEMO_WRITABLE_PRODUCTS = ['returns'] as const
 
 /** Topic layout of the demo products; inventory levels are compacted (latest per sku+warehouse). */
 export function demoTopicSpecs (catalog: Catalog): TopicSpec[] {
   const specs: TopicSpec[] = []
-  for (const name of DEMO_PRODUCTS) {
+  for (const name of [...DEMO_PRODUCTS, ...DEMO_WRITABLE_PRODUCTS]) {
     const product = catalog.products.get(name)
     if (product === undefined) continue
     specs.push(name === 'inventory-levels'

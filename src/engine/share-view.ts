@@ -45,7 +45,7 @@ export class ShareViewResolver {
     if (policy === undefined || partner === undefined) return undefined
     this.cached = {
       policy,
-      view: bindPolicy(policy.compiled, { shareId: this.shareId, secret: this.sources.secret, partnerAttributes: partner.attributes }),
+      view: bindPolicy(policy.compiled, { shareId: this.shareId, secret: this.sources.secret, partnerAttributes: partner.attributes, partnerId: partner.id }),
       key: `${this.shareId}|${policy.version}|${partner.updated_at}`
     }
     return this.cached

@@ -10,8 +10,11 @@ export interface OpenStream {
   readonly shareId: string
   readonly partnerId: string
   readonly jti: string
-  readonly product: string
+  /** The product streamed; undefined for a connection that carries several (WebSocket). */
+  readonly product: string | undefined
   readonly transport: string
+  /** Counts against the share's max_connections (an SSE/NDJSON stream, a WebSocket connection). */
+  readonly countsAsConnection: boolean
   /** When the stream's token expires (ms since the epoch). */
   readonly tokenExpiresAt: number
   /** Sends a control message (e.g. `expiring`) without ending the stream. */
@@ -47,7 +50,12 @@ export class StreamRegistry extends EventEmitter<{ added: [OpenStream], removed:
   get size (): number { return this.streams.size }
   all (): OpenStream[] { return [...this.streams.values()] }
   ofShare (shareId: string): OpenStream[] { return [...(this.byShare.get(shareId) ?? [])] }
-  countOfShare (shareId: string): number { return this.byShare.get(shareId)?.size ?? 0 }
+  /** Open connections of a share (what max_connections limits). */
+  connectionsOfShare (shareId: string): number {
+    let n = 0
+    for (const s of this.byShare.get(shareId) ?? []) if (s.countsAsConnection) n++
+    return n
+  }
 
   async stopAll (reason: StreamEndReason): Promise<void> {
     await Promise.allSettled(this.all().map(async s => { await s.stop(reason) }))

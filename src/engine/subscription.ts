@@ -38,10 +38,14 @@ import type { QuarantineWriter } from './quarantine.js'
 import type { UsageTracker } from './usage.js'
 import type { LowWatermarks } from './low-watermarks.js'
 
-/** How a transport frames one message (SSE event, NDJSON line, batch element…). */
+/** One framed message, ready to write: text for HTTP, bytes for WebSocket. */
+export type Frame = string | Buffer
+
+/** How a transport frames one message (SSE event, NDJSON line, batch element, WS text frame…). */
 export interface StreamFormat {
+  /** Frames with the same name are interchangeable: they are cached and shared under it. */
   readonly name: string
-  frame: (message: Pick<StreamMessage, 'type'>, json: string, id: string | undefined) => string
+  frame: (message: Pick<StreamMessage, 'type'>, json: string, id: string | undefined) => Frame
 }
 
 /** Where a subscription writes: an HTTP response, a batch being collected, a WebSocket. */
@@ -50,9 +54,10 @@ export interface StreamSink {
   readonly closed: boolean
   /** False while the client's buffer is above its high-water mark. */
   readonly writable: boolean
-  write: (frame: string) => boolean
+  write: (frame: Frame) => boolean
   waitWritable: () => Promise<void>
-  end: (lastFrame?: string) => void
+  /** Ends this stream; `reason` lets a sink pick how (e.g. a WebSocket close code). */
+  end: (lastFrame?: Frame, reason?: StreamEndReason) => void
   destroy: () => void
   /** Nothing more is available right now (long-poll batches return here). */
   idle?: () => void
@@ -91,12 +96,13 @@ export interface SubscriptionOptions {
   startGaps: GapMessage[]
   /** Stream sessions are audited; one-shot batch polls are not. */
   audited: boolean
+  countsAsConnection: boolean
 }
 
 /** A record's view for one share binding, cached on the ring entry. */
 type CachedView =
   | { deliver: false, reason: 'filtered' | 'filter_error' }
-  | { deliver: true, type: 'record' | 'skipped', prefix: string, alignedCursor: string | undefined, frames: Map<string, string> | undefined }
+  | { deliver: true, type: 'record' | 'skipped', prefix: string, alignedCursor: string | undefined, frames: Map<string, Frame> | undefined }
 
 /** Header values as strings, in a null-prototype object (a header named __proto__ is data). */
 export function recordHeaders (raw: Record<string, HeaderValue>): Record<string, string> {
@@ -116,6 +122,8 @@ function jsonPrefix (message: Record<string, unknown>): string {
 
 export class Subscription implements OpenStream {
   readonly id = randomUUID()
+  /** SSE/NDJSON streams count against max_connections; WS subscriptions and batches do not. */
+  readonly countsAsConnection: boolean
   readonly shareId: string
   readonly partnerId: string
   readonly jti: string
@@ -151,6 +159,7 @@ export class Subscription implements OpenStream {
     this.tokenExpiresAt = identity.tokenExpiresAt
     this.product = options.product.name
     this.transport = options.transport
+    this.countsAsConnection = options.countsAsConnection
     this.positions = new Map(options.start)
     this.logger = deps.logger.child({ stream: this.id, share: identity.shareId, product: this.product, transport: options.transport })
   }
@@ -324,7 +333,7 @@ export class Subscription implements OpenStream {
       this.track(entry.partition, entry.offset)
     }
     const format = this.sink.format
-    let frame: string
+    let frame: Frame
     if (this.aligned) {
       // Same share binding, same cursor: the bytes every aligned subscription writes.
       view.frames ??= new Map()
@@ -380,7 +389,7 @@ export class Subscription implements OpenStream {
     else seen.last = offset
   }
 
-  private write (frame: string): boolean {
+  private write (frame: Frame): boolean {
     this.deliveredBytes += frame.length
     this.deps.usage.delivered(this.shareId, 1, frame.length)
     return this.sink.write(frame)
@@ -499,8 +508,8 @@ export class Subscription implements OpenStream {
     if (reason === 'slow_consumer') sink.destroy()
     else if (ACCESS_END_REASONS.has(reason)) {
       const revoked: StreamMessage = { type: 'revoked', reason }
-      sink.end(sink.format.frame(revoked, JSON.stringify(revoked), undefined))
-    } else sink.end()
+      sink.end(sink.format.frame(revoked, JSON.stringify(revoked), undefined), reason)
+    } else sink.end(undefined, reason)
     const duration = Date.now() - this.openedAt
     this.logger.info({ reason, delivered: this.delivered, skipped: this.skipped, filtered: this.filtered, filter_errors: this.filterErrors, duration_ms: duration }, 'stream closed')
     if (this.options.audited) {

@@ -2,7 +2,7 @@
  * KafkaCluster: the gateway's one connection to Kafka — an admin client for
  * metadata and offsets, an idempotent producer, and the factory for topic readers.
  */
-import kafkajs, { type Admin, type Producer } from 'kafkajs'
+import kafkajs, { type Admin, type PartitionMetadata, type Producer } from 'kafkajs'
 import { createKafkaClient, type KafkaClient } from './client.js'
 import { TopicReader, type TopicReaderOptions } from './reader.js'
 import type { KafkaRecord, OutgoingRecord, PartitionOffsets, PartitionWatermarks, ProducedOffset, TopicSpec } from './types.js'
@@ -18,6 +18,9 @@ export class KafkaCluster {
   private admin: Admin | undefined
   private adminConnecting: Promise<Admin> | undefined
   private producer: Promise<Producer> | undefined
+  private txProducer: Promise<Producer> | undefined
+  private transactions: Promise<void> = Promise.resolve()
+  private readonly partitionCache = new Map<string, { at: number, partitions: PartitionMetadata[] }>()
   private readonly readers = new Set<TopicReader>()
   private closed = false
   /** How often owners of long-lived readers look for partitions added to their topic. */
@@ -150,6 +153,78 @@ export class KafkaCluster {
     return result.map(r => ({ partition: r.partition, offset: Number(r.baseOffset) }))
   }
 
+  /**
+   * Writes records all or nothing (a Kafka transaction; readers see only committed
+   * records) and returns each record's partition and offset, in input order. Records
+   * without a partition are placed by the default (murmur2 key) partitioner here, so
+   * every record's offset is known. Transactions run one after another.
+   */
+  async produceAtomically (topic: string, records: OutgoingRecord[]): Promise<ProducedOffset[]> {
+    const run = this.transactions.then(async () => await this.runTransaction(topic, records))
+    this.transactions = run.then(() => {}, () => {})
+    return await run
+  }
+
+  private async runTransaction (topic: string, records: OutgoingRecord[]): Promise<ProducedOffset[]> {
+    const producer = await this.transactionalProducer()
+    const partitionMetadata = await this.partitionsOf(topic)
+    const partitioner = Partitioners.DefaultPartitioner()
+    const placed = records.map(r => {
+      const message = { key: r.key ?? null, value: r.value, ...(r.headers === undefined ? {} : { headers: r.headers }) }
+      const partition = r.partition ?? partitioner({ topic, partitionMetadata, message })
+      return { ...message, partition }
+    })
+    const tx = await producer.transaction()
+    let result
+    try {
+      result = await withTimeout(tx.send({ topic, acks: -1, messages: placed }), this.produceTimeoutMs, `produce to ${topic}`)
+      await withTimeout(tx.commit(), this.produceTimeoutMs, `commit to ${topic}`)
+    } catch (err) {
+      await tx.abort().catch(() => {})
+      throw err
+    }
+    const next = new Map(result.map(r => [r.partition, Number(r.baseOffset)]))
+    return placed.map(m => {
+      const offset = next.get(m.partition)
+      if (offset === undefined) throw new Error(`partition ${m.partition} of ${topic} was not written`)
+      next.set(m.partition, offset + 1)
+      return { partition: m.partition, offset }
+    })
+  }
+
+  private async transactionalProducer (): Promise<Producer> {
+    this.txProducer ??= (async () => {
+      const producer = this.client.producer({
+        // One transactional id per instance: instances never fence each other.
+        transactionalId: `${this.groupPrefix}.produce`,
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 2000 },
+        metadataMaxAge: this.metadataMaxAgeMs
+      })
+      await producer.connect()
+      return producer
+    })()
+    try {
+      return await this.txProducer
+    } catch (err) {
+      this.txProducer = undefined
+      throw err
+    }
+  }
+
+  /** Partition metadata of a topic, cached for the metadata max age. */
+  private async partitionsOf (topic: string): Promise<PartitionMetadata[]> {
+    const cached = this.partitionCache.get(topic)
+    if (cached !== undefined && Date.now() - cached.at < this.metadataMaxAgeMs) return cached.partitions
+    const admin = await this.connectedAdmin()
+    const meta = await admin.fetchTopicMetadata({ topics: [topic] })
+    const partitions = meta.topics[0]?.partitions ?? []
+    this.partitionCache.set(topic, { at: Date.now(), partitions })
+    return partitions
+  }
+
   async openReader (options: Omit<TopicReaderOptions, 'groupPrefix'>): Promise<TopicReader> {
     if (this.closed) throw new Error('Kafka cluster client is closed')
     const reader = await TopicReader.open(this.client, this.logger, { ...options, groupPrefix: this.groupPrefix })
@@ -198,9 +273,13 @@ export class KafkaCluster {
     this.closed = true
     await Promise.allSettled([...this.readers].map(async r => { await r.close() }))
     const producer = this.producer
+    const txProducer = this.txProducer
     this.producer = undefined
+    this.txProducer = undefined
+    await this.transactions
     await Promise.allSettled([
       producer?.then(async p => { await p.disconnect() }),
+      txProducer?.then(async p => { await p.disconnect() }),
       this.admin?.disconnect()
     ])
   }

@@ -54,7 +54,21 @@ export interface StreamAuditEntry {
   duration_ms?: number
 }
 
-export type AuditEntry = AdminAuditEntry | StreamAuditEntry
+export interface ProduceAuditEntry {
+  kind: 'produce'
+  action: 'publish'
+  share: string
+  partner: string
+  product: string
+  transport: string
+  jti: string
+  records: number
+  /** First and last offset written, per partition. */
+  offsets: Record<string, { first: number, last: number }>
+  request_id?: string
+}
+
+export type AuditEntry = AdminAuditEntry | StreamAuditEntry | ProduceAuditEntry
 export type AuditRecord = AuditEntry & { at: string, instance: string }
 
 export interface AuditQuery {

@@ -22,6 +22,7 @@ export type PreviewResult =
 export function previewPolicy (product: Product, policy: PolicyDefinition, record: PreviewRecord, options: {
   secret: GatewaySecret
   partnerAttributes?: Readonly<Record<string, unknown>>
+  partnerId?: string
   /** Hash as this share would; default "preview", a scope no real share has. */
   shareId?: string
 }): PreviewResult {
@@ -30,7 +31,7 @@ export function previewPolicy (product: Product, policy: PolicyDefinition, recor
     return { delivered: false, reason: 'schema', errors }
   }
   const shareId = options.shareId ?? 'preview'
-  const view = policy.compiled.bind({ shareId, hashKey: options.secret.key('field-hash', shareId), partnerAttributes: options.partnerAttributes ?? {} })
+  const view = policy.compiled.bind({ shareId, hashKey: options.secret.key('field-hash', shareId), partnerAttributes: options.partnerAttributes ?? {}, ...(options.partnerId === undefined ? {} : { partnerId: options.partnerId }) })
   const out = view({ value: record.value, key: record.key ?? null, headers: record.headers ?? {} })
   if (!out.delivered) return out
   return { delivered: true, output: { key: out.key, value: out.value, headers: out.headers } }

@@ -35,6 +35,8 @@ export interface PolicyBinding {
   hashKey: Uint8Array
   /** The partner's attributes; non-string values are turned into strings (see policies/README.md). */
   partnerAttributes: Readonly<Record<string, unknown>>
+  /** The partner's id (`partner.id` in `where`). */
+  partnerId?: string
 }
 
 /** How a policy treats the record key (policy `key:`; default `keep`). */

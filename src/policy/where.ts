@@ -16,8 +16,10 @@ import { SchemaNavigator, isSchemaObject, type SchemaObject } from './json-schem
 
 /** `partner` in CEL: a typed message, so `partner.typo` is a load error, not a runtime one. */
 export class CelPartner {
+  readonly id: string
   readonly attributes: Readonly<Record<string, string>>
-  constructor (attributes: Readonly<Record<string, string>>) {
+  constructor (id: string, attributes: Readonly<Record<string, string>>) {
+    this.id = id
     this.attributes = attributes
   }
 }
@@ -46,11 +48,11 @@ const environment = new Environment({
   enableOptionalTypes: false,
   limits: { maxAstNodes: 2000, maxDepth: 48, maxListElements: 256, maxMapEntries: 256, maxCallArguments: 16 }
 })
-  .registerType('Partner', { ctor: CelPartner, fields: { attributes: 'map<string, string>' } })
+  .registerType('Partner', { ctor: CelPartner, fields: { id: 'string', attributes: 'map<string, string>' } })
   .registerVariable('record', 'dyn', { description: 'the decoded record value' })
   .registerVariable('key', 'dyn', { description: 'the decoded record key (string, JSON value or null)' })
   .registerVariable('headers', 'map<string, string>', { description: 'Kafka headers as strings' })
-  .registerVariable('partner', 'Partner', { description: 'the partner of the share; only .attributes' })
+  .registerVariable('partner', 'Partner', { description: 'the partner of the share: .id and .attributes' })
 
 const MACROS = new Set(['all', 'exists', 'exists_one', 'map', 'filter'])
 

@@ -37,8 +37,10 @@ export class StreamGuard {
     if (token === undefined || token.revoked_at !== null) return 'token_revoked'
     // A token minted for a share with an expiry expires with it: that is the share's end.
     if (now >= stream.tokenExpiresAt) return share.expires_at !== null && stream.tokenExpiresAt >= Date.parse(share.expires_at) - 1000 ? 'share_expired' : 'token_expired'
-    const grant = share.products.find(g => g.product === stream.product)
-    if (grant === undefined || !grant.access.includes('read')) return 'product_removed'
+    if (stream.product !== undefined) {
+      const grant = share.products.find(g => g.product === stream.product)
+      if (grant === undefined || !grant.access.includes('read')) return 'product_removed'
+    }
     return undefined
   }
 

@@ -7,7 +7,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { GatewayError } from '../errors.js'
 import { MAX_CURSOR_LENGTH } from '../engine/cursor.js'
-import type { StreamFormat, StreamSink } from '../engine/subscription.js'
+import type { Frame, StreamFormat, StreamSink } from '../engine/subscription.js'
 import type { GatewayContext } from '../gateway-context.js'
 import { openSubscription } from './open-subscription.js'
 import { productParams } from './http-stream-route.js'
@@ -32,8 +32,8 @@ class BatchSink implements StreamSink {
   get writable (): boolean { return !this.closed && this.items.length < this.limit }
 
   /** Always accepts: the subscription has already moved its position past this message. */
-  write (frame: string): boolean {
-    this.items.push(frame)
+  write (frame: Frame): boolean {
+    this.items.push(frame.toString())
     if (this.items.length >= this.limit) this.finish()
     else {
       if (this.linger !== undefined) clearTimeout(this.linger)
@@ -49,8 +49,8 @@ class BatchSink implements StreamSink {
     await new Promise<void>(resolve => { this.waiters.push(resolve) })
   }
 
-  end (lastFrame?: string): void {
-    if (lastFrame !== undefined) this.items.push(lastFrame)
+  end (lastFrame?: Frame): void {
+    if (lastFrame !== undefined) this.items.push(lastFrame.toString())
     this.close()
   }
 
@@ -86,7 +86,7 @@ export function registerBatchRoute (app: FastifyInstance, ctx: GatewayContext, a
     const principal = request.principal
     if (principal === null) throw new GatewayError('token_missing', 'send Authorization: Bearer <token>')
     const { from, limit, wait_ms: waitMs } = request.query
-    const subscription = await openSubscription(ctx, { principal, product: request.params.product, from, transport: 'batch', audited: false, reqId: String(request.id) })
+    const subscription = await openSubscription(ctx, { principal, product: request.params.product, from, transport: 'batch', audited: false, countsAsConnection: false, reqId: String(request.id) })
     const sink = new BatchSink(limit)
     let timer: NodeJS.Timeout | undefined
     // The poll ends early when the client goes away.

@@ -43,7 +43,7 @@ export function registerHttpStreamRoute (app: FastifyInstance, ctx: GatewayConte
     const lastEventId = format.name === 'sse' ? request.headers['last-event-id'] : undefined
     const from = typeof lastEventId === 'string' && lastEventId !== '' ? lastEventId : request.query.from
 
-    const subscription = await openSubscription(ctx, { principal, product: request.params.product, from, transport: format.name, audited: true, reqId: String(request.id) })
+    const subscription = await openSubscription(ctx, { principal, product: request.params.product, from, transport: format.name, audited: true, countsAsConnection: true, reqId: String(request.id) })
 
     // From here on the response is ours: fastify's reply pipeline is done.
     reply.hijack()

@@ -5,7 +5,7 @@
  * unsent bytes the connection is cut (the client resumes by cursor).
  */
 import type { ServerResponse } from 'node:http'
-import type { StreamFormat, StreamSink } from '../engine/subscription.js'
+import type { Frame, StreamFormat, StreamSink } from '../engine/subscription.js'
 import type { HttpStreamFormat } from './wire-format.js'
 
 export interface HttpStreamSinkOptions {
@@ -58,7 +58,7 @@ export class HttpStreamSink implements StreamSink {
 
   get writable (): boolean { return !this.closed && !this.res.writableNeedDrain }
 
-  write (frame: string): boolean {
+  write (frame: Frame): boolean {
     if (this.closed) return false
     const ok = this.res.write(frame)
     if (this.res.writableLength > this.options.maxBufferedBytes) {
@@ -81,7 +81,7 @@ export class HttpStreamSink implements StreamSink {
   }
 
   /** Ends the response cleanly, optionally with a last frame (e.g. `revoked`). */
-  end (lastFrame?: string): void {
+  end (lastFrame?: Frame): void {
     if (this.closed) return
     if (lastFrame !== undefined) this.res.write(lastFrame)
     this.ended = true

@@ -19,6 +19,9 @@ export interface OpenRequest {
   from: string | undefined
   transport: string
   audited: boolean
+  countsAsConnection: boolean
+  /** The enclosing connection handles token expiry (WebSocket): no per-subscription timers. */
+  connectionHandlesExpiry?: boolean
   reqId: string
 }
 
@@ -43,13 +46,19 @@ export async function openSubscription (ctx: GatewayContext, request: OpenReques
     stallTimeoutMs: ctx.config.streamStallTimeoutMs
   }, {
     product,
-    identity: { shareId: principal.shareId, partnerId: principal.partnerId, jti: principal.jti, tokenExpiresAt: principal.expiresAt },
+    identity: {
+      shareId: principal.shareId,
+      partnerId: principal.partnerId,
+      jti: principal.jti,
+      tokenExpiresAt: request.connectionHandlesExpiry === true ? Number.POSITIVE_INFINITY : principal.expiresAt
+    },
     views,
     transport: request.transport,
     from: spec.kind === 'cursor' ? 'cursor' : (request.from ?? 'latest'),
     start: start.positions,
     startGaps: start.gaps,
-    audited: request.audited
+    audited: request.audited,
+    countsAsConnection: request.countsAsConnection
   })
   await subscription.attach()
   return subscription

@@ -34,7 +34,7 @@ async function folder (files: Record<string, string>): Promise<string> {
 
 t.test('the shipped policies folder loads: products, schemas, policies', async t => {
   const catalog = await loadCatalog(SHIPPED_POLICIES)
-  t.same([...catalog.products.keys()].sort(), ['inventory-levels', 'orders', 'shipments'])
+  t.same([...catalog.products.keys()].sort(), ['inventory-levels', 'orders', 'returns', 'shipments'])
   const orders = catalog.products.get('orders')!
   t.equal(orders.topic, 'sales.orders.v1')
   t.equal(orders.keyFormat, 'string')

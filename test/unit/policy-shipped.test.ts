@@ -46,6 +46,7 @@ function records (product: string, demo: DemoDataGenerator): DemoRecord[] {
     if (product === 'orders') out.push(demo.order())
     if (product === 'shipments') { demo.order(); const s = demo.shipment(); if (s !== undefined) out.push(s) }
     if (product === 'inventory-levels') out.push(demo.inventory())
+    if (product === 'returns') out.push(demo.returnRequest('partner-1'))
   }
   return out
 }
@@ -64,7 +65,7 @@ t.test('shipped policies: views of demo records match their output schemas and l
       for (const r of records(product.name, demo)) {
         t.ok(product.validate(r.value), 'the demo record is valid')
         const attrs = { region: r.value.region, supplier_id: r.value.supplier_id }
-        const view: PolicyView = bindPolicy(policy.compiled, { shareId: 'share-1', secret, partnerAttributes: attrs })
+        const view: PolicyView = bindPolicy(policy.compiled, { shareId: 'share-1', secret, partnerAttributes: attrs, partnerId: 'partner-1' })
         const key = product.keyFormat === 'json' ? JSON.parse(r.key) : r.key
         const out = view({ value: r.value, key, headers: r.headers })
         if (!out.delivered) { if (out.reason === 'filtered') filtered++; else errors++; continue }

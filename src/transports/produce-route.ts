@@ -1,0 +1,47 @@
+/**
+ * `POST /v1/streams/{product}/records` (CONTRACT §5): one record or an array of up
+ * to 500, each `{ key, value, headers }`, for shares with `write:<product>`.
+ * `201 { offsets: [{ partition, offset }] }` in input order, all or nothing.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { GatewayError } from '../errors.js'
+import type { GatewayContext } from '../gateway-context.js'
+import { authorizeProduct } from '../registry/access.js'
+import type { PartnerRecord } from '../engine/partner-producer.js'
+import { productParams } from './http-stream-route.js'
+
+const record = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['value'],
+  properties: {
+    key: {},
+    value: {},
+    headers: { type: 'object', additionalProperties: { type: 'string' } }
+  }
+} as const
+
+const produceSchema = {
+  params: productParams,
+  body: { anyOf: [record, { type: 'array', minItems: 1, maxItems: 500, items: record }] }
+} as const
+
+export function registerProduceRoute (app: FastifyInstance, ctx: GatewayContext, authenticate: (req: FastifyRequest) => Promise<void>): void {
+  app.post<{ Params: { product: string }, Body: PartnerRecord | PartnerRecord[] }>('/v1/streams/:product/records', {
+    schema: produceSchema,
+    bodyLimit: ctx.config.produceMaxBodyBytes,
+    onRequest: authenticate
+  }, async (request, reply) => {
+    const principal = request.principal
+    if (principal === null) throw new GatewayError('token_missing', 'send Authorization: Bearer <token>')
+    const { product } = await authorizeProduct(ctx.registry, ctx.catalog(), principal, request.params.product, 'write')
+    const single = !Array.isArray(request.body)
+    const records = Array.isArray(request.body) ? request.body : [request.body]
+    const offsets = await ctx.producer.produce(product, principal, records, {
+      transport: 'http',
+      requestId: String(request.id),
+      ...(single ? { pathPrefix: () => '' } : {})
+    })
+    return await reply.code(201).send({ offsets })
+  })
+}

@@ -1,0 +1,333 @@
+/**
+ * One WebSocket connection speaking `streamshare.v1` (CONTRACT §6): multiplexed
+ * subscriptions (each a Subscription of the stream engine, with its own `from`),
+ * publish, pings, and the close codes. The connection itself is an open stream of
+ * its share, so revocation and expiry reach it even with no subscription.
+ */
+import { randomUUID } from 'node:crypto'
+import type { WebSocket } from 'ws'
+import { GatewayError, type FieldError } from '../errors.js'
+import type { Principal } from '../auth/tokens.js'
+import type { GatewayContext } from '../gateway-context.js'
+import { ACCESS_END_REASONS, type StreamEndReason, type StreamMessage } from '../engine/messages.js'
+import type { OpenStream } from '../engine/stream-registry.js'
+import type { Frame, StreamFormat, StreamSink, Subscription } from '../engine/subscription.js'
+import { MAX_CURSOR_LENGTH } from '../engine/cursor.js'
+import { authorizeProduct } from '../registry/access.js'
+import type { Logger } from '../observability/logger.js'
+import { openSubscription } from './open-subscription.js'
+
+export const WS_SUBPROTOCOL = 'streamshare.v1'
+
+/** Close codes (CONTRACT §6). */
+export const CLOSE = {
+  normal: 1000,
+  goingAway: 1001,
+  tooBig: 1009,
+  internal: 1011,
+  tryAgainLater: 1013,
+  malformed: 4400,
+  tokenInvalid: 4401,
+  revoked: 4403,
+  duplicateId: 4409,
+  quota: 4429
+} as const
+
+function closeCodeFor (reason: StreamEndReason): number {
+  if (reason === 'token_expired') return CLOSE.tokenInvalid
+  if (ACCESS_END_REASONS.has(reason)) return CLOSE.revoked
+  if (reason === 'slow_consumer') return CLOSE.tryAgainLater
+  if (reason === 'shutdown') return CLOSE.goingAway
+  if (reason === 'kafka_failure' || reason === 'error') return CLOSE.internal
+  return CLOSE.normal
+}
+
+const SUBSCRIPTION_ID = /^[A-Za-z0-9._:-]{1,64}$/
+/** Above this many unsent bytes a subscription waits; the stream's hard limit cuts (1013). */
+const HIGH_WATER_MARK = 256 * 1024
+
+type ClientMessage =
+  | { type: 'subscribe', id: string, product: string, from?: string }
+  | { type: 'unsubscribe', id: string }
+  | { type: 'publish', ref: string, product: string, key?: unknown, value: unknown, headers?: Record<string, string> }
+
+class MalformedMessage extends Error {}
+
+function parseClientMessage (text: string): ClientMessage {
+  let data: unknown
+  try { data = JSON.parse(text) } catch { throw new MalformedMessage('not JSON') }
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new MalformedMessage('not a JSON object')
+  const m = data as Record<string, unknown>
+  const str = (name: string, max: number): string => {
+    const v = m[name]
+    if (typeof v !== 'string' || v.length === 0 || v.length > max) throw new MalformedMessage(`"${name}" must be a non-empty string`)
+    return v
+  }
+  const allowed = (names: string[]): void => {
+    for (const k of Object.keys(m)) if (!names.includes(k)) throw new MalformedMessage(`unknown field "${k.slice(0, 32)}"`)
+  }
+  switch (m.type) {
+    case 'subscribe': {
+      allowed(['type', 'id', 'product', 'from'])
+      const id = str('id', 64)
+      if (!SUBSCRIPTION_ID.test(id)) throw new MalformedMessage('"id" may use letters, digits and . _ : - (1-64)')
+      return { type: 'subscribe', id, product: str('product', 64), ...(m.from === undefined ? {} : { from: str('from', MAX_CURSOR_LENGTH) }) }
+    }
+    case 'unsubscribe':
+      allowed(['type', 'id'])
+      return { type: 'unsubscribe', id: str('id', 64) }
+    case 'publish': {
+      allowed(['type', 'ref', 'product', 'key', 'value', 'headers'])
+      if (!('value' in m)) throw new MalformedMessage('"value" is required')
+      const headers = m.headers
+      if (headers !== undefined && (headers === null || typeof headers !== 'object' || Array.isArray(headers))) throw new MalformedMessage('"headers" must be an object')
+      return { type: 'publish', ref: str('ref', 64), product: str('product', 64), key: m.key, value: m.value, ...(headers === undefined ? {} : { headers: headers as Record<string, string> }) }
+    }
+    default:
+      throw new MalformedMessage('unknown message type')
+  }
+}
+
+/** A subscription's frames: the envelope with the subscription id first, as one text frame. */
+function wsFormat (id: string): StreamFormat {
+  const prefix = `{"id":${JSON.stringify(id)},`
+  return {
+    // Subscriptions with the same id (say, 1000 clients all calling theirs "orders")
+    // share frames: the bytes are identical.
+    name: `ws:${id}`,
+    frame: (_message, json) => Buffer.from(prefix + json.slice(1))
+  }
+}
+
+export class WsConnection implements OpenStream {
+  readonly id = randomUUID()
+  readonly shareId: string
+  readonly partnerId: string
+  readonly jti: string
+  readonly tokenExpiresAt: number
+  readonly product = undefined
+  readonly transport = 'ws'
+  readonly countsAsConnection = true
+  private readonly subscriptions = new Map<string, Subscription | 'opening'>()
+  private closed = false
+  private missedPongs = 0
+  private readonly ping: NodeJS.Timeout
+  private drainWaiters: Array<() => void> = []
+  private readonly logger: Logger
+
+  constructor (private readonly socket: WebSocket, private readonly ctx: GatewayContext, private readonly principal: Principal, private readonly reqId: string) {
+    this.shareId = principal.shareId
+    this.partnerId = principal.partnerId
+    this.jti = principal.jti
+    this.tokenExpiresAt = principal.expiresAt
+    this.logger = ctx.logger.child({ connection: this.id, share: principal.shareId, transport: 'ws', reqId })
+    socket.on('message', (data, isBinary) => { this.onMessage(data as Buffer, isBinary) })
+    socket.on('pong', () => { this.missedPongs = 0 })
+    socket.on('close', (code) => { void this.onClosed(code) })
+    socket.on('error', (err) => { this.logger.debug({ err }, 'websocket error') })
+    // The raw socket's drain tells a waiting subscription it may write again.
+    const raw = (socket as unknown as { _socket?: NodeJS.EventEmitter })._socket
+    raw?.on('drain', () => { this.releaseDrainWaiters() })
+    this.ping = setInterval(() => {
+      // Two pings without a pong: the peer is gone.
+      if (this.missedPongs >= 2) { socket.terminate(); return }
+      this.missedPongs++
+      socket.ping()
+    }, ctx.config.wsPingMs)
+    this.ping.unref()
+    ctx.streams.add(this)
+    this.logger.info('websocket opened')
+  }
+
+  // ---- sending --------------------------------------------------------------
+
+  get bufferedAmount (): number { return this.socket.bufferedAmount }
+  get isClosed (): boolean { return this.closed || this.socket.readyState !== this.socket.OPEN }
+
+  send (frame: Frame): boolean {
+    if (this.isClosed) return false
+    this.socket.send(frame, { binary: false })
+    if (this.socket.bufferedAmount > this.ctx.config.streamMaxBufferedBytes) {
+      // Past the hard limit: this client cannot keep up; it resumes by cursor.
+      this.close(CLOSE.tryAgainLater, 'slow consumer')
+      return false
+    }
+    return this.socket.bufferedAmount < HIGH_WATER_MARK
+  }
+
+  private sendJson (message: Record<string, unknown>): void {
+    this.send(JSON.stringify(message))
+  }
+
+  async waitDrain (): Promise<void> {
+    if (this.isClosed || this.socket.bufferedAmount < HIGH_WATER_MARK) return
+    await new Promise<void>(resolve => { this.drainWaiters.push(resolve) })
+  }
+
+  private releaseDrainWaiters (): void {
+    const waiters = this.drainWaiters
+    this.drainWaiters = []
+    for (const w of waiters) w()
+  }
+
+  private sendError (to: { id?: string, ref?: string }, err: unknown): void {
+    const e = err instanceof GatewayError ? err : new GatewayError('internal', 'internal error')
+    if (!(err instanceof GatewayError)) this.logger.error({ err }, 'websocket request failed')
+    const message: Record<string, unknown> = { type: 'error', ...to, status: e.status, code: e.code, detail: e.detail }
+    if (e.errors !== undefined) message.errors = e.errors satisfies FieldError[]
+    if (e.retryAfter !== undefined) message.retry_after = e.retryAfter
+    this.sendJson(message)
+  }
+
+  close (code: number, reason: string): void {
+    if (this.closed) return
+    this.closed = true
+    this.ctx.streams.delete(this.id)
+    this.socket.close(code, reason.slice(0, 120))
+    // A peer that does not answer the close handshake is cut a little later. A slow
+    // consumer gets longer: its close frame sits behind the data it has not read yet.
+    const grace = code === CLOSE.tryAgainLater ? 10_000 : 2000
+    setTimeout(() => { if (this.socket.readyState !== this.socket.CLOSED) this.socket.terminate() }, grace).unref()
+    this.releaseDrainWaiters()
+  }
+
+  // ---- receiving ------------------------------------------------------------
+
+  private onMessage (data: Buffer, isBinary: boolean): void {
+    if (this.closed) return
+    let message: ClientMessage
+    try {
+      if (isBinary) throw new MalformedMessage('binary frames are not supported')
+      message = parseClientMessage(data.toString('utf8'))
+    } catch (err) {
+      this.close(CLOSE.malformed, err instanceof MalformedMessage ? `malformed message: ${err.message}` : 'malformed message')
+      return
+    }
+    switch (message.type) {
+      case 'subscribe': void this.subscribe(message.id, message.product, message.from); break
+      case 'unsubscribe': void this.unsubscribe(message.id); break
+      case 'publish': void this.publish(message); break
+    }
+  }
+
+  private async subscribe (id: string, product: string, from: string | undefined): Promise<void> {
+    if (this.subscriptions.has(id)) { this.close(CLOSE.duplicateId, `duplicate subscription id "${id}"`); return }
+    if (this.subscriptions.size >= this.ctx.config.wsMaxSubscriptions) {
+      this.sendError({ id }, new GatewayError('quota_exceeded', `at most ${this.ctx.config.wsMaxSubscriptions} subscriptions per connection`))
+      return
+    }
+    this.subscriptions.set(id, 'opening')
+    let subscription: Subscription
+    try {
+      subscription = await openSubscription(this.ctx, { principal: this.principal, product, from, transport: 'ws', audited: true, countsAsConnection: false, connectionHandlesExpiry: true, reqId: this.reqId })
+    } catch (err) {
+      this.subscriptions.delete(id)
+      this.sendError({ id }, err)
+      return
+    }
+    if (this.isClosed || this.subscriptions.get(id) !== 'opening') {
+      await subscription.stop('client_closed')
+      return
+    }
+    this.subscriptions.set(id, subscription)
+    // `subscribed` first, with the cursor of the start: resuming from it loses nothing.
+    this.sendJson({ type: 'subscribed', id, cursor: subscription.cursor() })
+    await subscription.start(new WsSubscriptionSink(this, id, () => { this.subscriptions.delete(id) }))
+  }
+
+  private async unsubscribe (id: string): Promise<void> {
+    const subscription = this.subscriptions.get(id)
+    if (subscription === undefined) {
+      this.sendError({ id }, new GatewayError('bad_request', `no subscription "${id}"`))
+      return
+    }
+    this.subscriptions.delete(id)
+    if (subscription !== 'opening') await subscription.stop('complete')
+  }
+
+  private async publish (message: Extract<ClientMessage, { type: 'publish' }>): Promise<void> {
+    try {
+      const { product } = await authorizeProduct(this.ctx.registry, this.ctx.catalog(), this.principal, message.product, 'write')
+      const [written] = await this.ctx.producer.produce(product, this.principal, [{
+        key: message.key,
+        value: message.value,
+        ...(message.headers === undefined ? {} : { headers: message.headers })
+      }], { transport: 'ws', requestId: this.reqId, pathPrefix: () => '' })
+      this.sendJson({ type: 'published', ref: message.ref, partition: written?.partition, offset: written?.offset })
+    } catch (err) {
+      this.sendError({ ref: message.ref }, err)
+    }
+  }
+
+  // ---- OpenStream -------------------------------------------------------------
+
+  notify (message: StreamMessage): void {
+    if (!this.isClosed) this.sendJson(message as unknown as Record<string, unknown>)
+  }
+
+  lag (): number | undefined { return undefined }
+
+  /** Ends the connection (and its subscriptions) with the close code for `reason`. */
+  async stop (reason: StreamEndReason): Promise<void> {
+    if (this.closed) return
+    if (ACCESS_END_REASONS.has(reason)) this.sendJson({ type: 'revoked', reason })
+    this.close(closeCodeFor(reason), reason)
+    await this.stopSubscriptions(reason)
+  }
+
+  private async stopSubscriptions (reason: StreamEndReason): Promise<void> {
+    const subscriptions = [...this.subscriptions.values()]
+    this.subscriptions.clear()
+    await Promise.allSettled(subscriptions.map(async s => { if (s !== 'opening') await s.stop(reason) }))
+  }
+
+  private async onClosed (code: number): Promise<void> {
+    clearInterval(this.ping)
+    this.closed = true
+    this.releaseDrainWaiters()
+    this.ctx.streams.delete(this.id)
+    await this.stopSubscriptions('client_closed')
+    this.logger.info({ code }, 'websocket closed')
+  }
+}
+
+/** The engine's view of one subscription on a connection. */
+class WsSubscriptionSink implements StreamSink {
+  readonly format: StreamFormat
+  private ended = false
+
+  constructor (private readonly connection: WsConnection, private readonly id: string, private readonly onEnd: () => void) {
+    this.format = wsFormat(id)
+  }
+
+  get closed (): boolean { return this.ended || this.connection.isClosed }
+  get writable (): boolean { return !this.closed && this.connection.bufferedAmount < HIGH_WATER_MARK }
+
+  write (frame: Frame): boolean {
+    if (this.closed) return false
+    return this.connection.send(frame)
+  }
+
+  async waitWritable (): Promise<void> { await this.connection.waitDrain() }
+
+  end (lastFrame?: Frame, reason?: StreamEndReason): void {
+    if (this.ended) return
+    this.ended = true
+    this.onEnd()
+    if (lastFrame !== undefined) this.connection.send(lastFrame)
+    if (reason === undefined) return
+    // Access ended for the whole share or token: the connection goes (4403 / 4401).
+    // A product taken out of the share ends only this subscription.
+    if (ACCESS_END_REASONS.has(reason) && reason !== 'product_removed') void this.connection.stop(reason)
+    else if (reason === 'shutdown') void this.connection.stop(reason)
+    else if (reason === 'kafka_failure' || reason === 'error') {
+      this.connection.send(JSON.stringify({ type: 'error', id: this.id, status: 503, code: 'unavailable', detail: 'the subscription failed; subscribe again from your last cursor' }))
+    }
+  }
+
+  destroy (): void {
+    this.ended = true
+    this.onEnd()
+    this.connection.close(CLOSE.tryAgainLater, 'slow consumer')
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * `GET /v1/ws` (CONTRACT §6) and `POST /v1/tickets` (§4). The upgrade goes through
+ * fastify (@fastify/websocket), so authentication, the Origin check and (later) rate
+ * limits run as ordinary hooks and refuse with a plain HTTP problem before any 101.
+ */
+import websocket from '@fastify/websocket'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { GatewayError } from '../errors.js'
+import type { GatewayContext } from '../gateway-context.js'
+import { authorizeShare } from '../registry/access.js'
+import { WsConnection, WS_SUBPROTOCOL } from './ws-connection.js'
+
+/** Throws origin_forbidden when a browser Origin is outside the partner's allowed origins. */
+export function checkOrigin (origin: string | undefined, allowed: readonly string[]): void {
+  if (origin === undefined || allowed.length === 0) return
+  if (!allowed.includes(origin)) throw new GatewayError('origin_forbidden', 'this origin is not allowed for this partner')
+}
+
+export async function registerWebSocketRoutes (app: FastifyInstance, ctx: GatewayContext, authenticate: (req: FastifyRequest) => Promise<void>, authenticateOrTicket: (req: FastifyRequest) => Promise<void>): Promise<void> {
+  await app.register(websocket, {
+    options: {
+      maxPayload: ctx.config.wsMaxPayloadBytes,
+      perMessageDeflate: false,
+      // The subprotocol was checked before the upgrade; echo it.
+      handleProtocols: (protocols: Set<string>) => protocols.has(WS_SUBPROTOCOL) ? WS_SUBPROTOCOL : false
+    }
+  })
+
+  app.post('/v1/tickets', { onRequest: authenticate }, async (request, reply) => {
+    const principal = request.principal
+    if (principal === null) throw new GatewayError('token_missing', 'send Authorization: Bearer <token>')
+    const { partner } = await authorizeShare(ctx.registry, principal)
+    checkOrigin(request.headers.origin, partner.allowed_origins)
+    return await reply.code(201).header('cache-control', 'no-store').send(ctx.tickets.issue(principal))
+  })
+
+  const authenticateUpgrade = async (request: FastifyRequest): Promise<void> => {
+    const protocols = String(request.headers['sec-websocket-protocol'] ?? '').split(',').map(p => p.trim())
+    if (!protocols.includes(WS_SUBPROTOCOL)) throw new GatewayError('bad_request', `request the WebSocket subprotocol ${WS_SUBPROTOCOL}`)
+    await authenticateOrTicket(request)
+    const { partner } = await authorizeShare(ctx.registry, request.principal as NonNullable<typeof request.principal>)
+    checkOrigin(request.headers.origin, partner.allowed_origins)
+    if (ctx.readiness.shutting) throw new GatewayError('unavailable', 'the gateway is shutting down', { retryAfter: 5 })
+  }
+
+  app.get('/v1/ws', { websocket: true, onRequest: authenticateUpgrade }, (socket, request) => {
+    const principal = request.principal
+    if (principal === null) { socket.close(4401, 'not authenticated'); return }
+    // eslint-disable-next-line no-new
+    new WsConnection(socket, ctx, principal, String(request.id))
+  })
+}
