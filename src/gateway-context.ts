@@ -20,6 +20,7 @@ import type { QuarantineWriter } from './engine/quarantine.js'
 import type { LowWatermarks } from './engine/low-watermarks.js'
 import type { TicketService } from './auth/tickets.js'
 import type { PartnerProducer } from './engine/partner-producer.js'
+import type { Quotas } from './quota/quotas.js'
 
 export interface GatewayContext {
   readonly config: Readonly<Config>
@@ -47,4 +48,6 @@ export interface GatewayContext {
   readonly tickets: TicketService
   /** Partner produce (write access). */
   readonly producer: PartnerProducer
+  /** Connection leases, delivery shaping, IP limits, request rate limits. */
+  readonly quotas: Quotas
 }

@@ -21,6 +21,7 @@ import { QuarantineWriter } from './engine/quarantine.js'
 import { LowWatermarks } from './engine/low-watermarks.js'
 import { TicketService } from './auth/tickets.js'
 import { PartnerProducer } from './engine/partner-producer.js'
+import { Quotas } from './quota/quotas.js'
 import { KafkaCluster } from './kafka/cluster.js'
 import { AuditLog } from './observability/audit.js'
 import { createLogger, type Logger } from './observability/logger.js'
@@ -153,7 +154,8 @@ export async function startGateway (config: Readonly<Config>, options: StartOpti
     quarantine,
     lowWatermarks: new LowWatermarks(kafka),
     tickets: new TicketService(secret.key('ticket'), config.ticketTtlMs),
-    producer: new PartnerProducer(kafka, audit, { maxRecordBytes: config.produceMaxRecordBytes, maxRecords: 500 })
+    producer: new PartnerProducer(kafka, audit, { maxRecordBytes: config.produceMaxRecordBytes, maxRecords: 500 }),
+    quotas: new Quotas(config, registry, log)
   }
 
   // Serve even if Kafka is down: /readyz says so, and the registry keeps trying.
@@ -184,7 +186,7 @@ export async function startGateway (config: Readonly<Config>, options: StartOpti
     await admin.listen({ host: config.adminHost, port: config.adminPort })
   } catch (err) {
     closed = true
-    await Promise.allSettled([partner.close(), admin.close(), registry.stop(), kafka.close()])
+    await Promise.allSettled([partner.close(), admin.close(), registry.stop(), kafka.close(), ctx.quotas.close()])
     readiness.stop()
     throw err
   }
@@ -205,6 +207,7 @@ export async function startGateway (config: Readonly<Config>, options: StartOpti
       await taps.close()
       await Promise.allSettled([audit.drain(), quarantine.drain()])
       await registry.stop()
+      await ctx.quotas.close()
       await kafka.close()
       readiness.stop()
       log.info('shut down')

@@ -90,6 +90,19 @@ export interface Config {
   wsMaxSubscriptions: number
   /** How long a browser ticket (POST /v1/tickets) stays valid. */
   ticketTtlMs: number
+  /** Pre-authentication limits per client IP, per minute. */
+  ipAuthFailuresPerMinute: number
+  ipConnectionsPerMinute: number
+  ipTicketsPerMinute: number
+  /** requests_per_minute for shares that set none. */
+  defaultRequestsPerMinute: number
+  /** HTTP hardening: header and request timeouts, header size, keep-alive. */
+  httpHeadersTimeoutMs: number
+  httpRequestTimeoutMs: number
+  httpMaxHeaderBytes: number
+  httpKeepAliveTimeoutMs: number
+  /** A WebSocket connection without any subscription for this long is closed. */
+  wsIdleTimeoutMs: number
 }
 
 type Env = Record<string, string | undefined>
@@ -290,7 +303,16 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
     wsMaxPayloadBytes: integer(env, 'STREAMSHARE_WS_MAX_PAYLOAD_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
     wsPingMs: integer(env, 'STREAMSHARE_WS_PING_MS', 30000, 100, 600000),
     wsMaxSubscriptions: integer(env, 'STREAMSHARE_WS_MAX_SUBSCRIPTIONS', 100, 1, 10000),
-    ticketTtlMs: integer(env, 'STREAMSHARE_TICKET_TTL_MS', 30000, 1000, 300000)
+    ticketTtlMs: integer(env, 'STREAMSHARE_TICKET_TTL_MS', 30000, 1000, 300000),
+    ipAuthFailuresPerMinute: integer(env, 'STREAMSHARE_IP_AUTH_FAILURES_PER_MINUTE', 30, 1, 1_000_000),
+    ipConnectionsPerMinute: integer(env, 'STREAMSHARE_IP_CONNECTIONS_PER_MINUTE', 300, 1, 1_000_000),
+    ipTicketsPerMinute: integer(env, 'STREAMSHARE_IP_TICKETS_PER_MINUTE', 120, 1, 1_000_000),
+    defaultRequestsPerMinute: integer(env, 'STREAMSHARE_DEFAULT_REQUESTS_PER_MINUTE', 600, 1, 10_000_000),
+    httpHeadersTimeoutMs: integer(env, 'STREAMSHARE_HTTP_HEADERS_TIMEOUT_MS', 10000, 500, 120000),
+    httpRequestTimeoutMs: integer(env, 'STREAMSHARE_HTTP_REQUEST_TIMEOUT_MS', 30000, 1000, 600000),
+    httpMaxHeaderBytes: integer(env, 'STREAMSHARE_HTTP_MAX_HEADER_BYTES', 16384, 1024, 1024 * 1024),
+    httpKeepAliveTimeoutMs: integer(env, 'STREAMSHARE_HTTP_KEEP_ALIVE_TIMEOUT_MS', 5000, 100, 600000),
+    wsIdleTimeoutMs: integer(env, 'STREAMSHARE_WS_IDLE_TIMEOUT_MS', 300000, 1000, 86_400_000)
   }
   const signingKeysFile = text(env, 'STREAMSHARE_SIGNING_KEYS')
   if (signingKeysFile !== undefined) config.signingKeysFile = path.resolve(cwd, signingKeysFile)

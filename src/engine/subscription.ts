@@ -37,6 +37,8 @@ import type { TapManager } from './tap-manager.js'
 import type { QuarantineWriter } from './quarantine.js'
 import type { UsageTracker } from './usage.js'
 import type { LowWatermarks } from './low-watermarks.js'
+import type { DeliveryShaper, ShareShaper } from '../quota/shaper.js'
+import type { Lease } from '../quota/connection-limiter.js'
 
 /** One framed message, ready to write: text for HTTP, bytes for WebSocket. */
 export type Frame = string | Buffer
@@ -82,6 +84,8 @@ export interface SubscriptionDeps {
   logger: Logger
   /** A client whose buffer stays full this long is cut (slow consumer). */
   stallTimeoutMs: number
+  /** The share's delivery shaping (messages/bytes per second). */
+  shaper: DeliveryShaper
 }
 
 export interface SubscriptionOptions {
@@ -97,6 +101,8 @@ export interface SubscriptionOptions {
   /** Stream sessions are audited; one-shot batch polls are not. */
   audited: boolean
   countsAsConnection: boolean
+  /** The share's connection slot (max_connections), given back when the stream ends. */
+  lease?: Lease
 }
 
 /** A record's view for one share binding, cached on the ring entry. */
@@ -139,6 +145,9 @@ export class Subscription implements OpenStream {
   private replay: TopicReader | undefined
   private holdsReplaySlot = false
   private pumping = false
+  private readonly shaper: ShareShaper
+  /** Time owed to the share's rate quota after the last write (shaping, not dropping). */
+  private shapingDelayMs = 0
   private stopped = false
   private readonly logger: Logger
   private readonly openedAt = Date.now()
@@ -161,6 +170,7 @@ export class Subscription implements OpenStream {
     this.transport = options.transport
     this.countsAsConnection = options.countsAsConnection
     this.positions = new Map(options.start)
+    this.shaper = deps.shaper.of(identity.shareId)
     this.logger = deps.logger.child({ stream: this.id, share: identity.shareId, product: this.product, transport: options.transport })
   }
 
@@ -279,6 +289,10 @@ export class Subscription implements OpenStream {
         }
         this.seq++
         this.deliverEntry(entry, active)
+        if (this.shapingDelayMs > 0) {
+          await this.waitForQuota()
+          active = this.currentView()
+        }
       }
     } finally {
       this.pumping = false
@@ -392,7 +406,17 @@ export class Subscription implements OpenStream {
   private write (frame: Frame): boolean {
     this.deliveredBytes += frame.length
     this.deps.usage.delivered(this.shareId, 1, frame.length)
+    // Pay after sending: the debt is waited off before the next message.
+    const delay = this.shaper.delay(frame.length)
+    if (delay > this.shapingDelayMs) this.shapingDelayMs = delay
     return this.sink.write(frame)
+  }
+
+  /** Waits off the share's rate quota (the subscription slows down; nothing is dropped). */
+  private async waitForQuota (): Promise<void> {
+    const ms = this.shapingDelayMs
+    this.shapingDelayMs = 0
+    if (ms > 0 && !this.stopped) await new Promise(resolve => setTimeout(resolve, ms))
   }
 
   private emit (message: StreamMessage, cursor?: string): void {
@@ -446,6 +470,7 @@ export class Subscription implements OpenStream {
       const cursor = this.cursor()
       // A private reader may wait for its client: it holds up no one else.
       if (!this.write(sink.format.frame(view, view.prefix + cursor + '"}', cursor)) && !await this.awaitDrain()) return
+      if (this.shapingDelayMs > 0) await this.waitForQuota()
     }
     if (this.mode === 'replay' && !this.stopped && this.ringCovers()) this.handOver()
   }
@@ -500,6 +525,7 @@ export class Subscription implements OpenStream {
   async stop (reason: StreamEndReason): Promise<void> {
     if (this.stopped) return
     this.stopped = true
+    this.options.lease?.release()
     this.deps.streams.delete(this.id)
     if (this.tap !== undefined) this.deps.taps.release(this.tap, this)
     await this.closeReplay()

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import type { TlsConfig } from '../config/config.js'
+import type { Config, TlsConfig } from '../config/config.js'
 import type { Logger } from '../observability/logger.js'
 import { installProblemHandlers } from './problems.js'
 import { Ajv } from 'ajv'
@@ -16,21 +16,37 @@ const textAjv = new Ajv({ allErrors: false, coerceTypes: 'array', removeAddition
 addFormats(bodyAjv)
 addFormats(textAjv)
 
+/** Slowloris and resource limits of a listener (edge hardening). */
+export interface HttpLimits {
+  headersTimeoutMs: number
+  requestTimeoutMs: number
+  maxHeaderBytes: number
+  keepAliveTimeoutMs: number
+}
+
+export const DEFAULT_HTTP_LIMITS: HttpLimits = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, maxHeaderBytes: 16_384, keepAliveTimeoutMs: 5_000 }
+
 export interface ServerOptions {
   logger: Logger
   tls?: TlsConfig | undefined
   bodyLimit?: number
+  limits?: HttpLimits
 }
 
 export function createServer (options: ServerOptions): FastifyInstance {
+  const limits = options.limits ?? DEFAULT_HTTP_LIMITS
+  // Node enforces the header and request timeouts on this interval (default 30 s):
+  // check often enough that a slowloris connection is cut close to the timeout.
+  const checkEvery = Math.max(250, Math.min(5000, Math.floor(limits.headersTimeoutMs / 4)))
   const base: FastifyServerOptions = {
     loggerInstance: options.logger,
     genReqId: () => randomBytes(8).toString('hex'),
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
-    // Slowloris: a client must send its headers and body promptly.
+    // Slowloris: a client must send its headers and body promptly. (No socket idle
+    // timeout: streams are long and quiet; heartbeats and pings keep them honest.)
     connectionTimeout: 0,
-    requestTimeout: 30_000,
-    keepAliveTimeout: 5_000,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
     maxRequestsPerSocket: 1000,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
@@ -39,13 +55,15 @@ export function createServer (options: ServerOptions): FastifyInstance {
   const tls = options.tls
   // An HTTPS/1.1 server has the shape of the HTTP one; fastify's types only split them.
   const app = (tls === undefined
-    ? Fastify(base)
+    ? Fastify({ ...base, http: { maxHeaderSize: limits.maxHeaderBytes, connectionsCheckingInterval: checkEvery } } as FastifyServerOptions)
     : Fastify({
       ...base,
       https: {
         cert: tls.cert,
         key: tls.key,
         minVersion: 'TLSv1.2',
+        maxHeaderSize: limits.maxHeaderBytes,
+        connectionsCheckingInterval: checkEvery,
         // A client CA turns on mutual TLS: without a certificate it signs, no handshake.
         ...(tls.clientCa === undefined ? {} : { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true })
       }
@@ -60,7 +78,7 @@ export function createServer (options: ServerOptions): FastifyInstance {
     })
     app.addHook('onClose', async () => { clearInterval(window) })
   }
-  app.server.headersTimeout = 10_000
+  app.server.headersTimeout = limits.headersTimeoutMs
   app.server.maxHeadersCount = 100
   app.decorateRequest('principal', null)
   app.addHook('onSend', async (_request, reply) => {
@@ -76,4 +94,13 @@ export function createServer (options: ServerOptions): FastifyInstance {
   })
   installProblemHandlers(app)
   return app
+}
+
+export function httpLimits (config: Readonly<Config>): HttpLimits {
+  return {
+    headersTimeoutMs: config.httpHeadersTimeoutMs,
+    requestTimeoutMs: config.httpRequestTimeoutMs,
+    maxHeaderBytes: config.httpMaxHeaderBytes,
+    keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs
+  }
 }

@@ -81,7 +81,8 @@ const batchSchema = {
 export function registerBatchRoute (app: FastifyInstance, ctx: GatewayContext, authenticate: (req: FastifyRequest) => Promise<void>): void {
   app.get<{ Params: { product: string }, Querystring: BatchQuery }>('/v1/streams/:product/records', {
     schema: batchSchema,
-    onRequest: authenticate
+    onRequest: [ctx.quotas.preAuth('request'), authenticate],
+    config: ctx.quotas.shareRateLimit()
   }, async (request, reply) => {
     const principal = request.principal
     if (principal === null) throw new GatewayError('token_missing', 'send Authorization: Bearer <token>')

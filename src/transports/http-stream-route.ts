@@ -7,6 +7,7 @@ import { MAX_CURSOR_LENGTH } from '../engine/cursor.js'
 import type { GatewayContext } from '../gateway-context.js'
 import { HttpStreamSink } from './http-stream-sink.js'
 import { openSubscription } from './open-subscription.js'
+import { corsHeaders } from '../http/cors.js'
 import { negotiateHttpStreamFormat } from './wire-format.js'
 
 interface StreamParams { product: string }
@@ -33,7 +34,7 @@ export const streamRouteSchema = {
 export function registerHttpStreamRoute (app: FastifyInstance, ctx: GatewayContext, authenticate: (req: FastifyRequest) => Promise<void>): void {
   app.get<{ Params: StreamParams, Querystring: StreamQuery }>('/v1/streams/:product', {
     schema: streamRouteSchema,
-    onRequest: authenticate
+    onRequest: [ctx.quotas.preAuth('connection'), authenticate]
   }, async (request, reply: FastifyReply) => {
     const principal = request.principal
     if (principal === null) throw new GatewayError('token_missing', 'send Authorization: Bearer <token>')
@@ -52,7 +53,7 @@ export function registerHttpStreamRoute (app: FastifyInstance, ctx: GatewayConte
       maxBufferedBytes: ctx.config.streamMaxBufferedBytes,
       onClose: () => { void subscription.stop('client_closed') }
     })
-    sink.open({ 'x-request-id': String(request.id) })
+    sink.open({ 'x-request-id': String(request.id), ...corsHeaders(ctx, request) })
     await subscription.start(sink)
   })
 }

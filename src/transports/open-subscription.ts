@@ -33,6 +33,8 @@ export async function openSubscription (ctx: GatewayContext, request: OpenReques
   const spec = parseStartSpec(request.from)
   const history = parseHistory(share.history) ?? { kind: 'none' }
   const start = await resolveStart(ctx.kafka, product.topic, spec, { shareId: principal.shareId, product: product.name, cursors: ctx.cursors, history })
+  // max_connections: a slot is taken before anything starts, given back when it ends.
+  const lease = request.countsAsConnection ? await ctx.quotas.acquireConnection(principal.shareId) : undefined
   const subscription = new Subscription({
     kafka: ctx.kafka,
     taps: ctx.taps,
@@ -43,7 +45,8 @@ export async function openSubscription (ctx: GatewayContext, request: OpenReques
     quarantine: ctx.quarantine,
     lowWatermarks: ctx.lowWatermarks,
     logger: ctx.logger.child({ reqId: request.reqId }),
-    stallTimeoutMs: ctx.config.streamStallTimeoutMs
+    stallTimeoutMs: ctx.config.streamStallTimeoutMs,
+    shaper: ctx.quotas.shaper
   }, {
     product,
     identity: {
@@ -58,8 +61,14 @@ export async function openSubscription (ctx: GatewayContext, request: OpenReques
     start: start.positions,
     startGaps: start.gaps,
     audited: request.audited,
-    countsAsConnection: request.countsAsConnection
+    countsAsConnection: request.countsAsConnection,
+    ...(lease === undefined ? {} : { lease })
   })
-  await subscription.attach()
+  try {
+    await subscription.attach()
+  } catch (err) {
+    lease?.release()
+    throw err
+  }
   return subscription
 }

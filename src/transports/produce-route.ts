@@ -30,7 +30,8 @@ export function registerProduceRoute (app: FastifyInstance, ctx: GatewayContext,
   app.post<{ Params: { product: string }, Body: PartnerRecord | PartnerRecord[] }>('/v1/streams/:product/records', {
     schema: produceSchema,
     bodyLimit: ctx.config.produceMaxBodyBytes,
-    onRequest: authenticate
+    onRequest: [ctx.quotas.preAuth('request'), authenticate],
+    config: ctx.quotas.shareRateLimit()
   }, async (request, reply) => {
     const principal = request.principal
     if (principal === null) throw new GatewayError('token_missing', 'send Authorization: Bearer <token>')

@@ -16,6 +16,7 @@ import { MAX_CURSOR_LENGTH } from '../engine/cursor.js'
 import { authorizeProduct } from '../registry/access.js'
 import type { Logger } from '../observability/logger.js'
 import { openSubscription } from './open-subscription.js'
+import type { Lease } from '../quota/connection-limiter.js'
 
 export const WS_SUBPROTOCOL = 'streamshare.v1'
 
@@ -115,7 +116,9 @@ export class WsConnection implements OpenStream {
   private drainWaiters: Array<() => void> = []
   private readonly logger: Logger
 
-  constructor (private readonly socket: WebSocket, private readonly ctx: GatewayContext, private readonly principal: Principal, private readonly reqId: string) {
+  private idle: NodeJS.Timeout | undefined
+
+  constructor (private readonly socket: WebSocket, private readonly ctx: GatewayContext, private readonly principal: Principal, private readonly reqId: string, private readonly lease: Lease) {
     this.shareId = principal.shareId
     this.partnerId = principal.partnerId
     this.jti = principal.jti
@@ -136,7 +139,17 @@ export class WsConnection implements OpenStream {
     }, ctx.config.wsPingMs)
     this.ping.unref()
     ctx.streams.add(this)
+    this.armIdle()
     this.logger.info('websocket opened')
+  }
+
+  /** A connection that carries no subscription for the idle timeout is closed (1000). */
+  private armIdle (): void {
+    if (this.idle !== undefined) clearTimeout(this.idle)
+    this.idle = undefined
+    if (this.subscriptions.size > 0 || this.closed) return
+    this.idle = setTimeout(() => { if (this.subscriptions.size === 0) this.close(CLOSE.normal, 'idle: no subscription') }, this.ctx.config.wsIdleTimeoutMs)
+    this.idle.unref()
   }
 
   // ---- sending --------------------------------------------------------------
@@ -217,11 +230,13 @@ export class WsConnection implements OpenStream {
       return
     }
     this.subscriptions.set(id, 'opening')
+    this.armIdle()
     let subscription: Subscription
     try {
       subscription = await openSubscription(this.ctx, { principal: this.principal, product, from, transport: 'ws', audited: true, countsAsConnection: false, connectionHandlesExpiry: true, reqId: this.reqId })
     } catch (err) {
       this.subscriptions.delete(id)
+      this.armIdle()
       this.sendError({ id }, err)
       return
     }
@@ -232,7 +247,7 @@ export class WsConnection implements OpenStream {
     this.subscriptions.set(id, subscription)
     // `subscribed` first, with the cursor of the start: resuming from it loses nothing.
     this.sendJson({ type: 'subscribed', id, cursor: subscription.cursor() })
-    await subscription.start(new WsSubscriptionSink(this, id, () => { this.subscriptions.delete(id) }))
+    await subscription.start(new WsSubscriptionSink(this, id, () => { this.subscriptions.delete(id); this.armIdle() }))
   }
 
   private async unsubscribe (id: string): Promise<void> {
@@ -283,6 +298,8 @@ export class WsConnection implements OpenStream {
 
   private async onClosed (code: number): Promise<void> {
     clearInterval(this.ping)
+    if (this.idle !== undefined) clearTimeout(this.idle)
+    this.lease.release()
     this.closed = true
     this.releaseDrainWaiters()
     this.ctx.streams.delete(this.id)

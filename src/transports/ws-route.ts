@@ -9,6 +9,7 @@ import { GatewayError } from '../errors.js'
 import type { GatewayContext } from '../gateway-context.js'
 import { authorizeShare } from '../registry/access.js'
 import { WsConnection, WS_SUBPROTOCOL } from './ws-connection.js'
+import type { Lease } from '../quota/connection-limiter.js'
 
 /** Throws origin_forbidden when a browser Origin is outside the partner's allowed origins. */
 export function checkOrigin (origin: string | undefined, allowed: readonly string[]): void {
@@ -26,7 +27,7 @@ export async function registerWebSocketRoutes (app: FastifyInstance, ctx: Gatewa
     }
   })
 
-  app.post('/v1/tickets', { onRequest: authenticate }, async (request, reply) => {
+  app.post('/v1/tickets', { onRequest: [ctx.quotas.preAuth('ticket'), authenticate], config: ctx.quotas.shareRateLimit() }, async (request, reply) => {
     const principal = request.principal
     if (principal === null) throw new GatewayError('token_missing', 'send Authorization: Bearer <token>')
     const { partner } = await authorizeShare(ctx.registry, principal)
@@ -38,15 +39,23 @@ export async function registerWebSocketRoutes (app: FastifyInstance, ctx: Gatewa
     const protocols = String(request.headers['sec-websocket-protocol'] ?? '').split(',').map(p => p.trim())
     if (!protocols.includes(WS_SUBPROTOCOL)) throw new GatewayError('bad_request', `request the WebSocket subprotocol ${WS_SUBPROTOCOL}`)
     await authenticateOrTicket(request)
-    const { partner } = await authorizeShare(ctx.registry, request.principal as NonNullable<typeof request.principal>)
+    const principal = request.principal as NonNullable<typeof request.principal>
+    const { partner } = await authorizeShare(ctx.registry, principal)
     checkOrigin(request.headers.origin, partner.allowed_origins)
     if (ctx.readiness.shutting) throw new GatewayError('unavailable', 'the gateway is shutting down', { retryAfter: 5 })
+    // max_connections, before the 101. Given back when the connection ends, or when the
+    // socket closes without ever becoming a connection.
+    const lease = await ctx.quotas.acquireConnection(principal.shareId)
+    leases.set(request, lease)
+    request.raw.socket.once('close', () => { lease.release() })
   }
 
-  app.get('/v1/ws', { websocket: true, onRequest: authenticateUpgrade }, (socket, request) => {
+  const leases = new WeakMap<FastifyRequest, Lease>()
+  app.get('/v1/ws', { websocket: true, onRequest: [ctx.quotas.preAuth('connection'), authenticateUpgrade] }, (socket, request) => {
     const principal = request.principal
-    if (principal === null) { socket.close(4401, 'not authenticated'); return }
+    const lease = leases.get(request)
+    if (principal === null || lease === undefined) { socket.close(4401, 'not authenticated'); return }
     // eslint-disable-next-line no-new
-    new WsConnection(socket, ctx, principal, String(request.id))
+    new WsConnection(socket, ctx, principal, String(request.id), lease)
   })
 }

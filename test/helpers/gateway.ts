@@ -9,6 +9,7 @@ import { loadConfig } from '../../src/config/config.js'
 import { startGateway, type Gateway } from '../../src/gateway.js'
 import { createLogger } from '../../src/observability/logger.js'
 import { TEST_BROKERS } from './kafka.js'
+import { gatewayLogFile } from './log-files.js'
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-4c1d9e0f7a2b5c8d3e6f'
 
@@ -59,13 +60,22 @@ export async function startTestGateway (
     STREAMSHARE_POLICIES_DIR: options.policiesDir,
     STREAMSHARE_DEV_STATE_DIR: await devState,
     STREAMSHARE_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
-    STREAMSHARE_LOG_LEVEL: process.env.STREAMSHARE_TEST_LOG_LEVEL ?? 'silent',
+    STREAMSHARE_LOG_LEVEL: process.env.STREAMSHARE_TEST_LOG_LEVEL ?? 'info',
     ...options.env
   })
+  // Every line goes to a log file the after-run scan checks for secrets; a test that
+  // asks for `logs` also gets them (at debug) in memory.
+  const file = gatewayLogFile()
   const logs = options.logs
-  const logger = logs === undefined
-    ? createLogger(config.logLevel)
-    : createLogger('debug', new Writable({ write (chunk: Buffer, _enc, done) { logs.push(chunk.toString()); done() } }))
+  const logger = createLogger(logs === undefined ? config.logLevel : 'debug', new Writable({
+    write (chunk: Buffer, _enc, done) {
+      logs?.push(chunk.toString())
+      // Late lines (after the test ended the file) are dropped, not an error.
+      if (file.stream.writableEnded) done()
+      else file.stream.write(chunk, () => { done() })
+    }
+  }))
+  t.teardown(() => { file.stream.end() })
   const gateway = await startGateway(config, { logger })
   let timer: NodeJS.Timeout | undefined
   try {

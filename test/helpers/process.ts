@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
 import { REPO_ROOT } from './policies.js'
+import { gatewayLogFile } from './log-files.js'
 
 export interface GatewayProcess {
   child: ChildProcess
@@ -22,7 +23,10 @@ export function spawnGateway (env: Record<string, string>, script = 'dist/main.j
   const waiters: Array<() => void> = []
   let buffer = ''
   let stderr = ''
+  const file = gatewayLogFile()
+  child.on('exit', () => { file.stream.end() })
   child.stdout?.on('data', (chunk: Buffer) => {
+    if (!file.stream.writableEnded) file.stream.write(chunk)
     buffer += chunk.toString()
     let nl: number
     while ((nl = buffer.indexOf('\n')) !== -1) {

@@ -208,7 +208,8 @@ t.test('a slow consumer past its buffer limit → 1013', async t => {
 
 t.test('1000 concurrent clients on one view receive the same records in order', async t => {
   const topic = await kafka.createTopic('ws-fanout', 1)
-  const g = await startTestGateway(t, { policiesDir: await policiesWithTopics({ orders: topic }) })
+  // 1000 connections from one address: above the default per-IP connection rate.
+  const g = await startTestGateway(t, { policiesDir: await policiesWithTopics({ orders: topic }), env: { STREAMSHARE_IP_CONNECTIONS_PER_MINUTE: '5000' } })
   const { token } = await g.share(['orders'])
   const clients: WsClient[] = []
   for (let batch = 0; batch < 10; batch++) {

@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 const marker = path.join(root, '.tap', 'kafka-started-by-tests')
+// Fresh gateway logs for the after-run secret scan.
+rmSync(path.join(root, '.tap', 'gateway-logs'), { recursive: true, force: true })
 
 if (process.env.STREAMSHARE_KAFKA_BROKERS) {
   console.error(`tests: using Kafka at ${process.env.STREAMSHARE_KAFKA_BROKERS}`)

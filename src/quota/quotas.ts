@@ -1,0 +1,81 @@
+/**
+ * Everything quota-related an instance holds: connection leases, delivery shaping,
+ * pre-authentication limits per IP and the share-keyed request rate limit
+ * (@fastify/rate-limit) — in Redis when STREAMSHARE_REDIS_URL is set.
+ */
+import rateLimit from '@fastify/rate-limit'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { Config } from '../config/config.js'
+import { GatewayError } from '../errors.js'
+import type { Logger } from '../observability/logger.js'
+import type { ShareRegistry } from '../registry/share-registry.js'
+import { ConnectionLimiter } from './connection-limiter.js'
+import { LocalWindowCounter, RedisWindowCounter } from './counters.js'
+import { IpGuard, type PreAuthKind } from './ip-guard.js'
+import { createRedis, type RedisClient } from './redis.js'
+import { DeliveryShaper } from './shaper.js'
+
+export class Quotas {
+  readonly redis: RedisClient | undefined
+  readonly connections: ConnectionLimiter
+  readonly shaper: DeliveryShaper
+  readonly ipGuard: IpGuard
+
+  constructor (private readonly config: Readonly<Config>, private readonly registry: ShareRegistry, logger: Logger) {
+    const log = logger.child({ component: 'quota' })
+    this.redis = config.redisUrl === undefined ? undefined : createRedis(config.redisUrl, log)
+    this.connections = new ConnectionLimiter(this.redis, log)
+    this.shaper = new DeliveryShaper(registry)
+    this.ipGuard = new IpGuard(this.redis === undefined ? new LocalWindowCounter() : new RedisWindowCounter(this.redis), {
+      authFailuresPerMinute: config.ipAuthFailuresPerMinute,
+      connectionsPerMinute: config.ipConnectionsPerMinute,
+      ticketsPerMinute: config.ipTicketsPerMinute
+    })
+  }
+
+  /** A connection slot of the share (max_connections), or 429 quota_exceeded. */
+  async acquireConnection (shareId: string) {
+    return await this.connections.acquire(shareId, this.registry.share(shareId)?.quota.max_connections)
+  }
+
+  /** An onRequest hook refusing over-limit IPs before authentication. */
+  preAuth (kind: PreAuthKind) {
+    return async (request: FastifyRequest): Promise<void> => { await this.ipGuard.check(request.ip, kind) }
+  }
+
+  /**
+   * Registers @fastify/rate-limit for routes that opt in with `shareRateLimit()`:
+   * requests per minute keyed by share (after authentication), RateLimit-* headers,
+   * 429 rate_limited with Retry-After. Redis makes the count global; if Redis fails,
+   * requests pass (a quota store outage must not stop partner traffic).
+   */
+  async registerRateLimit (app: FastifyInstance): Promise<void> {
+    await app.register(rateLimit, {
+      global: false,
+      ...(this.redis === undefined ? {} : { redis: this.redis, nameSpace: 'streamshare:rpm:' }),
+      skipOnError: true,
+      enableDraftSpec: true,
+      errorResponseBuilder: (_request, context) => new GatewayError('rate_limited', `this share may make ${context.max} requests per minute`, { retryAfter: Math.ceil(context.ttl / 1000) })
+    })
+  }
+
+  /** Route config: requests per minute of the share (its quota, or the default). */
+  shareRateLimit (): { rateLimit: Record<string, unknown> } {
+    return {
+      rateLimit: {
+        hook: 'preHandler',
+        timeWindow: 60_000,
+        keyGenerator: (request: FastifyRequest) => `share:${request.principal?.shareId ?? request.ip}`,
+        max: (request: FastifyRequest) => {
+          const shareId = request.principal?.shareId
+          return (shareId === undefined ? undefined : this.registry.share(shareId)?.quota.requests_per_minute) ?? this.config.defaultRequestsPerMinute
+        }
+      }
+    }
+  }
+
+  async close (): Promise<void> {
+    this.connections.close()
+    await this.redis?.quit().catch(() => {})
+  }
+}
