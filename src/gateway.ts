@@ -21,7 +21,7 @@ import { QuarantineWriter } from './engine/quarantine.js'
 import { LowWatermarks } from './engine/low-watermarks.js'
 import { TicketService } from './auth/tickets.js'
 import { PartnerProducer } from './engine/partner-producer.js'
-import { Quotas } from './quota/quotas.js'
+import { Quotas, redisTicketUse } from './quota/quotas.js'
 import { KafkaCluster } from './kafka/cluster.js'
 import { AuditLog } from './observability/audit.js'
 import { createLogger, type Logger } from './observability/logger.js'
@@ -119,6 +119,7 @@ export async function startGateway (config: Readonly<Config>, options: StartOpti
   new StreamGuard(registry, streams, log) // eslint-disable-line no-new
   const audit = new AuditLog(kafka, log, instanceId)
   const quarantine = new QuarantineWriter(kafka, log, instanceId)
+  const quotas = new Quotas(config, registry, log)
   const taps = new TapManager({
     kafka,
     catalog: () => catalog,
@@ -153,9 +154,9 @@ export async function startGateway (config: Readonly<Config>, options: StartOpti
     taps,
     quarantine,
     lowWatermarks: new LowWatermarks(kafka),
-    tickets: new TicketService(secret.key('ticket'), config.ticketTtlMs),
+    tickets: new TicketService(secret.key('ticket'), config.ticketTtlMs, quotas.redis === undefined ? undefined : redisTicketUse(quotas.redis)),
     producer: new PartnerProducer(kafka, audit, { maxRecordBytes: config.produceMaxRecordBytes, maxRecords: 500 }),
-    quotas: new Quotas(config, registry, log)
+    quotas
   }
 
   // Serve even if Kafka is down: /readyz says so, and the registry keeps trying.

@@ -26,7 +26,7 @@ export function makeTicketAuthenticate (tokens: TokenService, tickets: TicketSer
     if (ticket === undefined) { await bearer(request); return }
     if (request.headers.authorization !== undefined) throw new GatewayError('bad_request', 'send a ticket or an Authorization header, not both')
     if (typeof ticket !== 'string') throw new GatewayError('token_invalid', 'ticket is invalid, expired or already used')
-    request.principal = tickets.redeem(ticket)
+    request.principal = await tickets.redeem(ticket)
   }
 }
 

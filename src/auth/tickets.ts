@@ -6,8 +6,9 @@
  * A ticket is self-contained and signed (HMAC with a key derived from the gateway
  * secret), so any instance can check it; it carries the token's identity (share,
  * partner, jti, scopes, token expiry), so revocation and expiry apply as to the
- * token. "Single use" is enforced per instance (a used-ticket set that forgets
- * tickets once they expired); see README for the multi-instance note.
+ * token. "Single use" is enforced by a used-ticket set that forgets tickets once
+ * they expired — in Redis when configured (every instance sees the use), else per
+ * instance.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { GatewayError } from '../errors.js'
@@ -31,10 +32,13 @@ interface TicketPayload {
 
 export interface IssuedTicket { ticket: string, expires_at: string, expires_in: number }
 
+/** Remembers used ticket ids until they expire; true if `tid` was not used before. */
+export type TicketUseStore = (tid: string, expiresAt: number) => Promise<boolean>
+
 export class TicketService {
   private readonly used = new Map<string, number>()
 
-  constructor (private readonly key: Buffer, private readonly ttlMs = TICKET_TTL_MS) {}
+  constructor (private readonly key: Buffer, private readonly ttlMs = TICKET_TTL_MS, private readonly sharedUse?: TicketUseStore) {}
 
   private mac (payload: string): Buffer {
     return createHmac('sha256', this.key).update(payload).digest()
@@ -59,7 +63,7 @@ export class TicketService {
   }
 
   /** Checks and consumes a ticket; throws token_invalid for anything but a fresh, unused one. */
-  redeem (ticket: string): Principal {
+  async redeem (ticket: string): Promise<Principal> {
     const invalid = new GatewayError('token_invalid', 'ticket is invalid, expired or already used')
     if (ticket.length > MAX_TICKET_LENGTH) throw invalid
     const dot = ticket.indexOf('.')
@@ -75,6 +79,7 @@ export class TicketService {
     this.forgetExpired(now)
     if (this.used.has(payload.tid)) throw invalid
     this.used.set(payload.tid, payload.tex)
+    if (this.sharedUse !== undefined && !await this.sharedUse(payload.tid, payload.tex)) throw invalid
     return {
       partnerId: payload.sub,
       shareId: payload.sid,

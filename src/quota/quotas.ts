@@ -15,6 +15,20 @@ import { IpGuard, type PreAuthKind } from './ip-guard.js'
 import { createRedis, type RedisClient } from './redis.js'
 import { DeliveryShaper } from './shaper.js'
 
+/**
+ * Single use of tickets across instances: SET NX with the ticket's remaining life.
+ * If Redis fails the ticket is still accepted (the local check has run).
+ */
+export function redisTicketUse (redis: RedisClient) {
+  return async (tid: string, expiresAt: number): Promise<boolean> => {
+    try {
+      return await redis.set(`streamshare:ticket:${tid}`, '1', 'PX', Math.max(1, expiresAt - Date.now()), 'NX') === 'OK'
+    } catch {
+      return true
+    }
+  }
+}
+
 export class Quotas {
   readonly redis: RedisClient | undefined
   readonly connections: ConnectionLimiter

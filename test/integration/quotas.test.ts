@@ -181,6 +181,17 @@ t.test('with Redis, limits hold across two instances; without, each instance enf
   }
   t.same(statuses, [200, 200, 200, 200, 429, 429], 'requests_per_minute counted across both instances')
 
+  // A ticket is single-use across instances too.
+  const ticketShare = await a.share(['orders'])
+  const issued = await request(`${a.partnerUrl}/v1/tickets`, { method: 'POST', headers: { authorization: `Bearer ${ticketShare.token}` } })
+  const { ticket } = await issued.body.json() as { ticket: string }
+  const first = await request(`${a.partnerUrl}/v1/streams/orders?format=sse&ticket=${encodeURIComponent(ticket)}`)
+  t.equal(first.statusCode, 200)
+  first.body.destroy()
+  const replayed = await request(`${b.partnerUrl}/v1/streams/orders?format=sse&ticket=${encodeURIComponent(ticket)}`)
+  t.equal(replayed.statusCode, 401, 'a ticket used on A is refused on B')
+  await replayed.body.dump()
+
   const c = await startTestGateway(t, { policiesDir })
   const d = await startTestGateway(t, { policiesDir })
   const local = await c.share(['orders'], { quota: { max_connections: 1 } })
