@@ -21,6 +21,7 @@ import type { LowWatermarks } from './engine/low-watermarks.js'
 import type { TicketService } from './auth/tickets.js'
 import type { PartnerProducer } from './engine/partner-producer.js'
 import type { Quotas } from './quota/quotas.js'
+import type { Metrics } from './observability/metrics.js'
 
 export interface GatewayContext {
   readonly config: Readonly<Config>
@@ -50,4 +51,5 @@ export interface GatewayContext {
   readonly producer: PartnerProducer
   /** Connection leases, delivery shaping, IP limits, request rate limits. */
   readonly quotas: Quotas
+  readonly metrics: Metrics
 }

@@ -22,6 +22,7 @@ import { LowWatermarks } from './engine/low-watermarks.js'
 import { TicketService } from './auth/tickets.js'
 import { PartnerProducer } from './engine/partner-producer.js'
 import { Quotas, redisTicketUse } from './quota/quotas.js'
+import { Metrics } from './observability/metrics.js'
 import { KafkaCluster } from './kafka/cluster.js'
 import { AuditLog } from './observability/audit.js'
 import { createLogger, type Logger } from './observability/logger.js'
@@ -118,7 +119,8 @@ export async function startGateway (config: Readonly<Config>, options: StartOpti
   // Ends streams whose access ends; it lives as long as its registry listeners.
   new StreamGuard(registry, streams, log) // eslint-disable-line no-new
   const audit = new AuditLog(kafka, log, instanceId)
-  const quarantine = new QuarantineWriter(kafka, log, instanceId)
+  const metrics = new Metrics()
+  const quarantine = new QuarantineWriter(kafka, log, instanceId, metrics)
   const quotas = new Quotas(config, registry, log)
   const taps = new TapManager({
     kafka,
@@ -155,9 +157,11 @@ export async function startGateway (config: Readonly<Config>, options: StartOpti
     quarantine,
     lowWatermarks: new LowWatermarks(kafka),
     tickets: new TicketService(secret.key('ticket'), config.ticketTtlMs, quotas.redis === undefined ? undefined : redisTicketUse(quotas.redis)),
-    producer: new PartnerProducer(kafka, audit, { maxRecordBytes: config.produceMaxRecordBytes, maxRecords: 500 }),
-    quotas
+    producer: new PartnerProducer(kafka, audit, { maxRecordBytes: config.produceMaxRecordBytes, maxRecords: 500 }, metrics),
+    quotas,
+    metrics
   }
+  metrics.watch(streams, taps)
 
   // Serve even if Kafka is down: /readyz says so, and the registry keeps trying.
   if (!await readiness.probeKafka()) log.warn('Kafka is not reachable yet; not ready until it is')
@@ -181,7 +185,7 @@ export async function startGateway (config: Readonly<Config>, options: StartOpti
   })()
 
   const partner = await buildPartnerApp(ctx)
-  const admin = buildAdminApp(ctx)
+  const admin = await buildAdminApp(ctx)
   try {
     await partner.listen({ host: config.host, port: config.port })
     await admin.listen({ host: config.adminHost, port: config.adminPort })

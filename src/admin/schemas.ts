@@ -166,3 +166,57 @@ export const previewBody = {
     share: { type: 'string', pattern: SHARE_ID_PATTERN }
   }
 } as const
+
+// ---- responses (documented in the admin OpenAPI; also used to serialize) ----------
+
+const open = (properties: Record<string, unknown>, required: string[] = []): Record<string, unknown> =>
+  ({ type: 'object', additionalProperties: true, ...(required.length === 0 ? {} : { required }), properties })
+
+export const partnerResponse = open({
+  id: { type: 'string' },
+  name: { type: 'string' },
+  contact: { type: 'string' },
+  attributes: { type: 'object', additionalProperties: { type: 'string' } },
+  allowed_origins: { type: 'array', items: { type: 'string' } },
+  created_at: { type: 'string', format: 'date-time' },
+  updated_at: { type: 'string', format: 'date-time' }
+}, ['id', 'name', 'contact', 'attributes', 'allowed_origins'])
+
+export const tokenRecordResponse = open({
+  jti: { type: 'string' },
+  share: { type: 'string' },
+  partner: { type: 'string' },
+  scopes: { type: 'array', items: { type: 'string' } },
+  issued_at: { type: 'string', format: 'date-time' },
+  expires_at: { type: 'string', format: 'date-time' },
+  revoked_at: { type: ['string', 'null'] },
+  revoke_reason: { type: ['string', 'null'] }
+}, ['jti', 'share', 'expires_at'])
+
+export const issuedTokenResponse = open({
+  access_token: { type: 'string', description: 'Shown only in this response' },
+  token_type: { type: 'string', enum: ['Bearer'] },
+  expires_at: { type: 'string', format: 'date-time' },
+  jti: { type: 'string' }
+}, ['access_token', 'token_type', 'expires_at', 'jti'])
+
+export const shareResponse = open({
+  id: { type: 'string' },
+  partner: { type: 'string' },
+  products: { type: 'array', items: open({ product: { type: 'string' }, policy: { type: 'string' }, access: { type: 'array', items: { type: 'string' } } }) },
+  quota: { type: 'object', additionalProperties: { type: 'integer' } },
+  history: { type: 'string' },
+  expires_at: { type: ['string', 'null'] },
+  description: { type: 'string' },
+  status: { type: 'string', enum: ['active', 'revoked', 'expired'] },
+  revoked_at: { type: ['string', 'null'] },
+  revoke_reason: { type: ['string', 'null'] },
+  created_at: { type: 'string' },
+  updated_at: { type: 'string' },
+  usage: open({ instance: { type: 'string' }, connections: { type: 'integer' }, delivered_messages: { type: 'integer' }, delivered_bytes: { type: 'integer' }, lag: { type: 'object', additionalProperties: { type: 'integer' } } }),
+  tokens: { type: 'array', items: tokenRecordResponse }
+}, ['id', 'partner', 'products', 'status'])
+
+export const productsResponse = open({ version: { type: 'string' }, products: { type: 'array', items: { type: 'object', additionalProperties: true } } })
+export const previewResponse = open({ delivered: { type: 'boolean' }, reason: { type: 'string' }, output: { type: 'object', additionalProperties: true }, errors: { type: 'array', items: { type: 'object', additionalProperties: true } } }, ['delivered'])
+export const auditResponse = open({ records: { type: 'array', items: { type: 'object', additionalProperties: true } }, truncated: { type: 'boolean' } }, ['records', 'truncated'])

@@ -10,6 +10,7 @@ import type { Product } from '../catalog/types.js'
 import type { KafkaCluster } from '../kafka/cluster.js'
 import type { ProducedOffset } from '../kafka/types.js'
 import type { AuditLog } from '../observability/audit.js'
+import type { Metrics } from '../observability/metrics.js'
 
 export interface PartnerRecord {
   key?: unknown
@@ -39,7 +40,7 @@ const MAX_HEADER_VALUE = 4096
 const MAX_KEY_BYTES = 4096
 
 export class PartnerProducer {
-  constructor (private readonly kafka: KafkaCluster, private readonly audit: AuditLog, private readonly limits: ProduceLimits) {}
+  constructor (private readonly kafka: KafkaCluster, private readonly audit: AuditLog, private readonly limits: ProduceLimits, private readonly metrics?: Metrics) {}
 
   async produce (product: Product, who: ProduceIdentity, records: PartnerRecord[], meta: { transport: string, requestId?: string, pathPrefix?: (i: number) => string }): Promise<ProducedOffset[]> {
     const validate = product.validateWrite
@@ -69,6 +70,7 @@ export class PartnerProducer {
     } catch (err) {
       throw new GatewayError('unavailable', 'the records could not be written right now; nothing was written', { retryAfter: 5, cause: err })
     }
+    this.metrics?.producedRecords.inc({ share: who.shareId, product: product.name }, offsets.length)
     const ranges: Record<string, { first: number, last: number }> = {}
     for (const { partition, offset } of offsets) {
       const r = ranges[String(partition)]

@@ -131,6 +131,7 @@ export class ProductTap {
     if (this.stopped) return
     const product = this.options.product()
     if (product === undefined) return
+    const now = Date.now()
     for (const record of records) {
       const next = this.positions.get(record.partition)
       if (next !== undefined && record.offset < next) continue
@@ -155,6 +156,7 @@ export class ProductTap {
         headers: record.headers,
         status,
         cursorPayload: cursorPayload(this.positions),
+        appendedAt: now,
         bytes: recordBytes(record)
       })
     }

@@ -9,6 +9,7 @@ import type { KafkaRecord } from '../kafka/types.js'
 import type { Logger } from '../observability/logger.js'
 import { headerText } from './record-decoder.js'
 import { BackgroundWriter } from '../kafka/background-writer.js'
+import type { Metrics } from '../observability/metrics.js'
 
 export const QUARANTINE_TOPIC = '_streamshare.quarantine'
 
@@ -25,7 +26,7 @@ export class QuarantineWriter {
   /** Records copied since start (for metrics and tests). */
   count = 0
 
-  constructor (private readonly kafka: KafkaCluster, logger: Logger, private readonly instanceId: string, readonly topic = QUARANTINE_TOPIC) {
+  constructor (private readonly kafka: KafkaCluster, logger: Logger, private readonly instanceId: string, private readonly metrics?: Metrics, readonly topic = QUARANTINE_TOPIC) {
     this.background = new BackgroundWriter(kafka, topic, logger.child({ component: 'quarantine' }), 200)
   }
 
@@ -40,6 +41,7 @@ export class QuarantineWriter {
       if (text !== undefined) headers[name] = text
     }
     this.count++
+    this.metrics?.quarantinedRecords.inc({ product, reason: why.reason })
     this.background.add({
       key: `${record.topic}/${record.partition}/${record.offset}`,
       value: JSON.stringify({

@@ -39,6 +39,8 @@ import type { UsageTracker } from './usage.js'
 import type { LowWatermarks } from './low-watermarks.js'
 import type { DeliveryShaper, ShareShaper } from '../quota/shaper.js'
 import type { Lease } from '../quota/connection-limiter.js'
+import type { Metrics } from '../observability/metrics.js'
+import type { Counter, Histogram } from 'prom-client'
 
 /** One framed message, ready to write: text for HTTP, bytes for WebSocket. */
 export type Frame = string | Buffer
@@ -86,6 +88,7 @@ export interface SubscriptionDeps {
   stallTimeoutMs: number
   /** The share's delivery shaping (messages/bytes per second). */
   shaper: DeliveryShaper
+  metrics: Metrics
 }
 
 export interface SubscriptionOptions {
@@ -148,6 +151,10 @@ export class Subscription implements OpenStream {
   private readonly shaper: ShareShaper
   /** Time owed to the share's rate quota after the last write (shaping, not dropping). */
   private shapingDelayMs = 0
+  // Metric children, looked up once: the hot path only increments.
+  private readonly mDelivered: Counter.Internal
+  private readonly mBytes: Counter.Internal
+  private readonly mLatency: Histogram.Internal<'transport'>
   private stopped = false
   private readonly logger: Logger
   private readonly openedAt = Date.now()
@@ -171,6 +178,10 @@ export class Subscription implements OpenStream {
     this.countsAsConnection = options.countsAsConnection
     this.positions = new Map(options.start)
     this.shaper = deps.shaper.of(identity.shareId)
+    const labels = { share: identity.shareId, product: options.product.name, transport: options.transport }
+    this.mDelivered = deps.metrics.deliveredMessages.labels(labels)
+    this.mBytes = deps.metrics.deliveredBytes.labels(labels)
+    this.mLatency = deps.metrics.deliveryLatency.labels({ transport: options.transport })
     this.logger = deps.logger.child({ stream: this.id, share: identity.shareId, product: this.product, transport: options.transport })
   }
 
@@ -337,11 +348,10 @@ export class Subscription implements OpenStream {
     if (!this.aligned) this.aligned = cursorPayload(this.positions).equals(entry.cursorPayload)
     const view = this.viewOf(entry, active)
     if (!view.deliver) {
-      if (view.reason === 'filtered') this.filtered++
-      else this.filterErrors++
+      this.countFiltered(view.reason)
       return
     }
-    if (view.type === 'skipped') this.skipped++
+    if (view.type === 'skipped') this.countSkipped()
     else {
       this.delivered++
       this.track(entry.partition, entry.offset)
@@ -364,6 +374,18 @@ export class Subscription implements OpenStream {
       frame = format.frame(view, view.prefix + cursor + '"}', cursor)
     }
     this.write(frame)
+    this.mLatency.observe((Date.now() - entry.appendedAt) / 1000)
+  }
+
+  private countFiltered (reason: 'filtered' | 'filter_error'): void {
+    if (reason === 'filtered') this.filtered++
+    else this.filterErrors++
+    this.deps.metrics.filteredRecords.inc({ share: this.shareId, product: this.product, outcome: reason === 'filtered' ? 'filtered' : 'error' })
+  }
+
+  private countSkipped (): void {
+    this.skipped++
+    this.deps.metrics.skippedRecords.inc({ share: this.shareId, product: this.product })
   }
 
   /** A record's view for this subscription's share binding: computed once, cached on the entry. */
@@ -406,6 +428,8 @@ export class Subscription implements OpenStream {
   private write (frame: Frame): boolean {
     this.deliveredBytes += frame.length
     this.deps.usage.delivered(this.shareId, 1, frame.length)
+    this.mDelivered.inc()
+    this.mBytes.inc(frame.length)
     // Pay after sending: the debt is waited off before the next message.
     const delay = this.shaper.delay(frame.length)
     if (delay > this.shapingDelayMs) this.shapingDelayMs = delay
@@ -416,7 +440,10 @@ export class Subscription implements OpenStream {
   private async waitForQuota (): Promise<void> {
     const ms = this.shapingDelayMs
     this.shapingDelayMs = 0
-    if (ms > 0 && !this.stopped) await new Promise(resolve => setTimeout(resolve, ms))
+    if (ms > 0 && !this.stopped) {
+      this.deps.metrics.throttledSeconds.inc({ share: this.shareId }, ms / 1000)
+      await new Promise(resolve => setTimeout(resolve, ms))
+    }
   }
 
   private emit (message: StreamMessage, cursor?: string): void {
@@ -461,11 +488,10 @@ export class Subscription implements OpenStream {
       if (!decoded.ok) this.deps.quarantine.add(this.product, record, { reason: decoded.reason, detail: decoded.detail })
       const view = this.computeView(record.partition, record.offset, record.timestamp, decoded.ok ? { key: decoded.key, value: decoded.value, headers: record.headers } : undefined, active)
       if (!view.deliver) {
-        if (view.reason === 'filtered') this.filtered++
-        else this.filterErrors++
+        this.countFiltered(view.reason)
         continue
       }
-      if (view.type === 'skipped') this.skipped++
+      if (view.type === 'skipped') this.countSkipped()
       else { this.delivered++; this.track(record.partition, record.offset) }
       const cursor = this.cursor()
       // A private reader may wait for its client: it holds up no one else.
@@ -536,6 +562,7 @@ export class Subscription implements OpenStream {
       const revoked: StreamMessage = { type: 'revoked', reason }
       sink.end(sink.format.frame(revoked, JSON.stringify(revoked), undefined), reason)
     } else sink.end(undefined, reason)
+    this.deps.metrics.streamsClosed.inc({ share: this.shareId, transport: this.transport, reason })
     const duration = Date.now() - this.openedAt
     this.logger.info({ reason, delivered: this.delivered, skipped: this.skipped, filtered: this.filtered, filter_errors: this.filterErrors, duration_ms: duration }, 'stream closed')
     if (this.options.audited) {

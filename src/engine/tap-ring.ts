@@ -26,6 +26,8 @@ export interface RingEntry {
   readonly status: EntryStatus
   /** Varint-encoded position vector right after this record (the unsigned cursor payload). */
   readonly cursorPayload: Buffer
+  /** When the tap read it (ms): the start of the delivery latency. */
+  readonly appendedAt: number
   /** Bytes charged to the ring: the raw record plus every view cached on it. */
   bytes: number
   /** Views of this record, per (share, policy version), built on first use. */

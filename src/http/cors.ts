@@ -44,7 +44,7 @@ export function makeOriginCheck (ctx: GatewayContext) {
 }
 
 export function installCors (app: FastifyInstance, ctx: GatewayContext): void {
-  app.options('/v1/*', { logLevel: 'warn' }, async (request: FastifyRequest, reply: FastifyReply) => {
+  app.options('/v1/*', { logLevel: 'warn', schema: { hide: true } }, async (request: FastifyRequest, reply: FastifyReply) => {
     const origin = request.headers.origin
     const known = origin !== undefined && ctx.registry.allPartners().some(p => p.allowed_origins.includes(origin))
     if (!known) return await reply.code(204).send()

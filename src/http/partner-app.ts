@@ -1,6 +1,8 @@
 /** The partner (data-plane) listener: CONTRACT §5. */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { installCors, makeOriginCheck } from './cors.js'
+import { registerOpenApi } from './openapi.js'
+import { registerDiscoveryRoutes } from '../discovery/discovery-routes.js'
 import { makeAuthenticate, makeTicketAuthenticate } from '../auth/authenticate.js'
 import type { GatewayContext } from '../gateway-context.js'
 import { registerHttpStreamRoute } from '../transports/http-stream-route.js'
@@ -19,19 +21,36 @@ export async function buildPartnerApp (ctx: GatewayContext): Promise<FastifyInst
   const authenticate = withOrigin(makeAuthenticate(ctx.tokens))
   const authenticateOrTicket = withOrigin(makeTicketAuthenticate(ctx.tokens, ctx.tickets))
   app.addHook('onError', async (request, _reply, error) => {
-    if ((error as { status?: number }).status === 401) await ctx.quotas.ipGuard.authFailed(request.ip)
+    const { status, code } = error as { status?: number, code?: string }
+    if (status === 401 || status === 403 || status === 429) ctx.metrics.refusedRequests.inc({ share: request.principal?.shareId ?? '', code: code ?? 'unknown' })
+    if (status === 401) await ctx.quotas.ipGuard.authFailed(request.ip)
+  })
+  await registerOpenApi(app, {
+    title: 'streamshare partner API',
+    description: 'Live Kafka data products, shared through revocable, policy-shaped shares (CONTRACT §5). Streams: SSE, NDJSON, WebSocket (see /v1/asyncapi.json), batches; partner produce.',
+    path: '/v1/openapi.json',
+    serverUrl: ctx.config.publicUrl,
+    security: 'partner'
   })
   await ctx.quotas.registerRateLimit(app)
   installCors(app, ctx)
 
   registerHealthRoutes(app, ctx.readiness)
-  app.get('/.well-known/jwks.json', { logLevel: 'warn' }, async (_request, reply) => {
-    // Public keys change only on a restart with a new key file; caches may keep them briefly.
+  app.get('/.well-known/jwks.json', {
+    logLevel: 'warn',
+    schema: {
+      summary: 'The public keys that sign share tokens (JWK Set)',
+      security: [],
+      response: { 200: { type: 'object', properties: { keys: { type: 'array', items: { type: 'object', additionalProperties: true } } } } }
+    }
+  }, async (_request, reply) => {
+    // Keys change on a reload (rotation); clients may cache them for five minutes.
     return reply.header('cache-control', 'public, max-age=300').type('application/jwk-set+json').send(ctx.tokens.signingKeys.jwksJson)
   })
   registerHttpStreamRoute(app, ctx, authenticateOrTicket)
   registerBatchRoute(app, ctx, authenticate)
   registerProduceRoute(app, ctx, authenticate)
   await registerWebSocketRoutes(app, ctx, authenticate, authenticateOrTicket)
+  registerDiscoveryRoutes(app, ctx, authenticate)
   return app
 }

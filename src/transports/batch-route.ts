@@ -11,6 +11,7 @@ import type { Frame, StreamFormat, StreamSink } from '../engine/subscription.js'
 import type { GatewayContext } from '../gateway-context.js'
 import { openSubscription } from './open-subscription.js'
 import { productParams } from './http-stream-route.js'
+import { problemResponses } from '../http/openapi.js'
 
 const BATCH_FORMAT: StreamFormat = { name: 'json', frame: (_message, json) => json }
 
@@ -67,7 +68,19 @@ class BatchSink implements StreamSink {
 interface BatchQuery { from?: string, limit: number, wait_ms: number }
 
 const batchSchema = {
+  summary: 'A batch of messages after `from`, and the cursor that continues after them (long poll)',
   params: productParams,
+  response: {
+    200: {
+      type: 'object',
+      required: ['records', 'cursor'],
+      properties: {
+        records: { type: 'array', items: { type: 'object', additionalProperties: true, description: 'stream messages (CONTRACT §5 envelope)' } },
+        cursor: { type: 'string' }
+      }
+    },
+    ...problemResponses(400, 401, 403, 404, 429, 503)
+  },
   querystring: {
     type: 'object',
     properties: {

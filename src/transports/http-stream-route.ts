@@ -8,6 +8,7 @@ import type { GatewayContext } from '../gateway-context.js'
 import { HttpStreamSink } from './http-stream-sink.js'
 import { openSubscription } from './open-subscription.js'
 import { corsHeaders } from '../http/cors.js'
+import { problemResponses } from '../http/openapi.js'
 import { negotiateHttpStreamFormat } from './wire-format.js'
 
 interface StreamParams { product: string }
@@ -21,7 +22,19 @@ export const productParams = {
 } as const
 
 export const streamRouteSchema = {
+  summary: 'A live stream of a product: SSE or NDJSON (CONTRACT §5)',
+  description: 'Accept: text/event-stream (SSE) or application/x-ndjson, or ?format=. Starts at `from` (latest, earliest, an RFC 3339 time or a cursor; SSE Last-Event-ID wins). Browsers may pass a single-use ?ticket= instead of the Authorization header.',
   params: productParams,
+  response: {
+    200: {
+      description: 'The stream: record, gap, skipped, expiring and revoked messages, each a JSON envelope',
+      content: {
+        'text/event-stream': { schema: { type: 'string', description: 'id: <cursor>, event: <type>, data: <envelope>' } },
+        'application/x-ndjson': { schema: { type: 'string', description: 'one envelope per line; {"type":"heartbeat"} every 15 s' } }
+      }
+    },
+    ...problemResponses(400, 401, 403, 404, 406, 429, 503)
+  },
   querystring: {
     type: 'object',
     properties: {

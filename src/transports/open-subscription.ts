@@ -46,7 +46,8 @@ export async function openSubscription (ctx: GatewayContext, request: OpenReques
     lowWatermarks: ctx.lowWatermarks,
     logger: ctx.logger.child({ reqId: request.reqId }),
     stallTimeoutMs: ctx.config.streamStallTimeoutMs,
-    shaper: ctx.quotas.shaper
+    shaper: ctx.quotas.shaper,
+    metrics: ctx.metrics
   }, {
     product,
     identity: {

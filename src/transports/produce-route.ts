@@ -9,6 +9,7 @@ import type { GatewayContext } from '../gateway-context.js'
 import { authorizeProduct } from '../registry/access.js'
 import type { PartnerRecord } from '../engine/partner-producer.js'
 import { productParams } from './http-stream-route.js'
+import { problemResponses } from '../http/openapi.js'
 
 const record = {
   type: 'object',
@@ -22,8 +23,17 @@ const record = {
 } as const
 
 const produceSchema = {
+  summary: 'Write records (needs write:<product>): all or nothing',
   params: productParams,
-  body: { anyOf: [record, { type: 'array', minItems: 1, maxItems: 500, items: record }] }
+  body: { anyOf: [record, { type: 'array', minItems: 1, maxItems: 500, items: record }] },
+  response: {
+    201: {
+      type: 'object',
+      required: ['offsets'],
+      properties: { offsets: { type: 'array', items: { type: 'object', required: ['partition', 'offset'], properties: { partition: { type: 'integer' }, offset: { type: 'integer' } } } } }
+    },
+    ...problemResponses(400, 401, 403, 404, 413, 429, 503)
+  }
 } as const
 
 export function registerProduceRoute (app: FastifyInstance, ctx: GatewayContext, authenticate: (req: FastifyRequest) => Promise<void>): void {

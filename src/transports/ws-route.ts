@@ -10,6 +10,7 @@ import type { GatewayContext } from '../gateway-context.js'
 import { authorizeShare } from '../registry/access.js'
 import { WsConnection, WS_SUBPROTOCOL } from './ws-connection.js'
 import type { Lease } from '../quota/connection-limiter.js'
+import { problemResponses } from '../http/openapi.js'
 
 /** Throws origin_forbidden when a browser Origin is outside the partner's allowed origins. */
 export function checkOrigin (origin: string | undefined, allowed: readonly string[]): void {
@@ -27,7 +28,14 @@ export async function registerWebSocketRoutes (app: FastifyInstance, ctx: Gatewa
     }
   })
 
-  app.post('/v1/tickets', { onRequest: [ctx.quotas.preAuth('ticket'), authenticate], config: ctx.quotas.shareRateLimit() }, async (request, reply) => {
+  app.post('/v1/tickets', {
+    onRequest: [ctx.quotas.preAuth('ticket'), authenticate],
+    config: ctx.quotas.shareRateLimit(),
+    schema: {
+      summary: 'A single-use ticket for browsers (EventSource, WebSocket): ?ticket=, valid 30 s',
+      response: { 201: { type: 'object', required: ['ticket', 'expires_at', 'expires_in'], properties: { ticket: { type: 'string' }, expires_at: { type: 'string', format: 'date-time' }, expires_in: { type: 'integer' } } }, ...problemResponses(401, 403, 429, 503) }
+    }
+  }, async (request, reply) => {
     const principal = request.principal
     if (principal === null) throw new GatewayError('token_missing', 'send Authorization: Bearer <token>')
     const { partner } = await authorizeShare(ctx.registry, principal)
@@ -51,7 +59,14 @@ export async function registerWebSocketRoutes (app: FastifyInstance, ctx: Gatewa
   }
 
   const leases = new WeakMap<FastifyRequest, Lease>()
-  app.get('/v1/ws', { websocket: true, onRequest: [ctx.quotas.preAuth('connection'), authenticateUpgrade] }, (socket, request) => {
+  app.get('/v1/ws', {
+    websocket: true,
+    onRequest: [ctx.quotas.preAuth('connection'), authenticateUpgrade],
+    schema: {
+      summary: 'WebSocket, subprotocol streamshare.v1 (CONTRACT §6; messages in the AsyncAPI document)',
+      response: { 101: { description: 'Switching protocols: streamshare.v1', type: 'null' }, ...problemResponses(400, 401, 403, 429, 503) }
+    }
+  }, (socket, request) => {
     const principal = request.principal
     const lease = leases.get(request)
     if (principal === null || lease === undefined) { socket.close(4401, 'not authenticated'); return }
