@@ -1,0 +1,162 @@
+/**
+ * The real gateway for benchmarks: a private copy of policies/ pointing a product at
+ * the bench topic, `node dist/main.js` in a child process (as deployed, so its CPU can
+ * be read from /proc/<pid>/stat apart from the client's), and partners and shares
+ * created through the admin API, as an admin would.
+ */
+import { execFileSync, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { cp, readFile, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { request } from 'undici'
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
+
+/**
+ * A policy that delivers every record unchanged: deny mode drops nothing, no `where`,
+ * no header allow-list. Added to `orders` in the benchmarks' policies copy only.
+ */
+export const PASSTHROUGH_POLICY = [
+  '  passthrough:',
+  '    mode: deny',
+  '    description: Benchmark only. Every field passes unchanged (deny mode, nothing dropped, no filter).',
+  '    fields: {}',
+  ''
+].join('\n')
+
+/**
+ * Copies policies/ into `dir`, points `product` at `topic` and appends extra policies
+ * (YAML text, indented under `policies:`) to it; checks the folder with the CLI, as an
+ * operator would before shipping it.
+ */
+export async function preparePolicies (dir, { product = 'orders', topic, extraPolicies = '' }) {
+  await cp(path.join(ROOT, 'policies'), dir, { recursive: true })
+  const file = path.join(dir, 'products', `${product}.yaml`)
+  let text = (await readFile(file, 'utf8')).replace(/^topic: .*$/m, `topic: ${topic}`)
+  if (extraPolicies !== '') text = text.replace(/\n*$/, '\n') + extraPolicies
+  await writeFile(file, text)
+  // Throws (non-zero exit) with the CLI's file:line problems if the copy does not load.
+  return execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli', 'main.js'), 'policy', 'check', dir], { encoding: 'utf8' }).trim()
+}
+
+/**
+ * The environment of a bench gateway: loopback listeners on free ports, `info` logs (the
+ * "gateway listening" line carries the bound ports; nothing is logged per record).
+ */
+export function gatewayEnv ({ brokers, policiesDir, stateDir, adminToken, extra = {} }) {
+  return {
+    STREAMSHARE_KAFKA_BROKERS: brokers,
+    STREAMSHARE_HOST: '127.0.0.1',
+    STREAMSHARE_PORT: '0',
+    STREAMSHARE_ADMIN_HOST: '127.0.0.1',
+    STREAMSHARE_ADMIN_PORT: '0',
+    STREAMSHARE_POLICIES_DIR: policiesDir,
+    STREAMSHARE_DEV_STATE_DIR: stateDir,
+    STREAMSHARE_ADMIN_TOKEN: adminToken,
+    STREAMSHARE_LOG_LEVEL: 'info',
+    ...extra
+  }
+}
+
+/**
+ * Starts `node dist/main.js` and waits for its "gateway listening" log line.
+ * BENCH_GATEWAY_CPU_PROF=<dir> runs it with `--cpu-prof` into that folder (a
+ * .cpuprofile is written when it exits; summarise it with bench/lib/profile.js).
+ */
+export async function spawnGateway (env, { log = () => {} } = {}) {
+  const profDir = process.env.BENCH_GATEWAY_CPU_PROF
+  const nodeArgs = profDir === undefined || profDir === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', path.resolve(profDir)]
+  if (nodeArgs.length > 0) log(`  gateway runs with --cpu-prof (profile into ${path.resolve(profDir)})`)
+  // BENCH_GATEWAY_PROBE=<file>: GC pauses and event-loop stalls of the gateway, written there on exit.
+  const probe = process.env.BENCH_GATEWAY_PROBE
+  const probeEnv = {}
+  if (probe !== undefined && probe !== '') {
+    nodeArgs.push('--import', path.join(ROOT, 'bench', 'lib', 'gateway-probe.js'))
+    probeEnv.BENCH_GATEWAY_PROBE_OUT = path.resolve(probe)
+    log(`  gateway runs with the GC/event-loop probe (into ${path.resolve(probe)})`)
+  }
+  const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'dist', 'main.js')], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', ...env, ...probeEnv },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let stderr = ''
+  child.stderr.on('data', (c) => { stderr += c })
+  const exited = new Promise(resolve => child.on('exit', resolve))
+  const { partnerUrl, adminUrl } = await new Promise((resolve, reject) => {
+    let buffer = ''
+    const timer = setTimeout(() => reject(new Error(`gateway did not start: ${stderr}`)), 30000)
+    // stdout is always drained (a full pipe would block the gateway's logger).
+    child.stdout.on('data', (chunk) => {
+      buffer += chunk
+      let nl
+      while ((nl = buffer.indexOf('\n')) !== -1) {
+        const line = buffer.slice(0, nl)
+        buffer = buffer.slice(nl + 1)
+        try {
+          const entry = JSON.parse(line)
+          if (entry.msg === 'gateway listening') { clearTimeout(timer); resolve({ partnerUrl: entry.partner, adminUrl: entry.admin }) }
+          else if (entry.level >= 40 && !/development (signing keys|gateway secret)/.test(entry.msg)) process.stderr.write(`  gateway: ${line}\n`)
+        } catch {}
+      }
+    })
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`gateway exited (${code}): ${stderr}`)) })
+  })
+  return {
+    pid: child.pid,
+    partnerUrl,
+    adminUrl,
+    profiled: nodeArgs.length > 0,
+
+    async stop () {
+      if (child.exitCode === null) child.kill('SIGTERM')
+      await exited
+    }
+  }
+}
+
+/** A JSON call to the admin API. */
+async function adminCall (adminUrl, adminToken, method, urlPath, body) {
+  const res = await request(adminUrl + urlPath, {
+    method,
+    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) })
+  })
+  const text = await res.body.text()
+  return { status: res.statusCode, body: text === '' ? undefined : JSON.parse(text) }
+}
+
+/** Waits until the gateway's registry is read (admin /readyz). */
+export async function waitReady (adminUrl, adminToken) {
+  for (let i = 0; i < 300; i++) {
+    if ((await adminCall(adminUrl, adminToken, 'GET', '/readyz')).status === 200) return
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  throw new Error('gateway not ready after 30 s')
+}
+
+/** Creates a partner (attribute region=eu-west unless given) through the admin API; returns its id. */
+export async function createPartner (adminUrl, adminToken, attributes = { region: 'eu-west' }) {
+  const partner = `bench-${randomBytes(4).toString('hex')}`
+  const p = await adminCall(adminUrl, adminToken, 'POST', '/admin/v1/partners', { id: partner, name: 'Bench partner', contact: 'bench@example.com', attributes })
+  if (p.status !== 201) throw new Error(`partner: ${p.status} ${JSON.stringify(p.body)}`)
+  return partner
+}
+
+/** Creates a share of `product` through `policy` (history: all); returns its token. */
+export async function createShare (adminUrl, adminToken, { partner, product = 'orders', policy }) {
+  const s = await adminCall(adminUrl, adminToken, 'POST', '/admin/v1/shares', { partner, products: [{ product, policy, access: ['read'] }], history: 'all' })
+  if (s.status !== 201) throw new Error(`share: ${s.status} ${JSON.stringify(s.body)}`)
+  return s.body.token.access_token
+}
+
+/** Waits for the registry, then creates a partner and one share; returns the share's token. */
+export async function issueShareToken (adminUrl, adminToken, policy, { product = 'orders', attributes } = {}) {
+  await waitReady(adminUrl, adminToken)
+  const partner = await createPartner(adminUrl, adminToken, attributes)
+  return await createShare(adminUrl, adminToken, { partner, product, policy })
+}
+
+/** A random admin token (the gateway needs ≥ 32 characters). */
+export const newAdminToken = () => randomBytes(24).toString('hex')
