@@ -6,7 +6,7 @@
  * unsigned LEB128 varints. The MAC is HMAC-SHA-256 over share, product and payload,
  * so a cursor from another share or product, or a tampered one, is refused.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto'
+import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto'
 import { GatewayError } from '../errors.js'
 import type { PartitionOffsets } from '../kafka/types.js'
 
@@ -54,11 +54,29 @@ export function cursorPayload (positions: PartitionOffsets): Buffer {
 }
 
 export class CursorCodec {
-  constructor (private readonly key: Buffer) {}
+  private readonly key: KeyObject
+  /** `share \0 product \0` as bytes, per binding: encoded once, not per cursor. */
+  private readonly prefixes = new Map<string, Buffer>()
+
+  constructor (key: Buffer) {
+    // A KeyObject: the key is imported once, not on every HMAC (measured: the
+    // per-record cursor was a quarter of the replay path's CPU).
+    this.key = createSecretKey(key)
+  }
+
+  private prefix (shareId: string, product: string): Buffer {
+    const id = `${shareId}\u0000${product}\u0000`
+    let prefix = this.prefixes.get(id)
+    if (prefix === undefined) {
+      prefix = Buffer.from(id, 'utf8')
+      if (this.prefixes.size < 100_000) this.prefixes.set(id, prefix)
+    }
+    return prefix
+  }
 
   private mac (shareId: string, product: string, payload: Buffer): Buffer {
     return createHmac('sha256', this.key)
-      .update(shareId).update('\u0000').update(product).update('\u0000').update(payload)
+      .update(this.prefix(shareId, product)).update(payload)
       .digest()
       .subarray(0, MAC_BYTES)
   }
