@@ -88,6 +88,8 @@ export interface Config {
   wsMaxPayloadBytes: number
   wsPingMs: number
   wsMaxSubscriptions: number
+  /** Publishes of one connection waiting for Kafka; more get 429 quota_exceeded. */
+  wsMaxInflightPublishes: number
   /** How long a browser ticket (POST /v1/tickets) stays valid. */
   ticketTtlMs: number
   /** Pre-authentication limits per client IP, per minute. */
@@ -303,6 +305,7 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
     wsMaxPayloadBytes: integer(env, 'STREAMSHARE_WS_MAX_PAYLOAD_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
     wsPingMs: integer(env, 'STREAMSHARE_WS_PING_MS', 30000, 100, 600000),
     wsMaxSubscriptions: integer(env, 'STREAMSHARE_WS_MAX_SUBSCRIPTIONS', 100, 1, 10000),
+    wsMaxInflightPublishes: integer(env, 'STREAMSHARE_WS_MAX_INFLIGHT_PUBLISHES', 64, 1, 10000),
     ticketTtlMs: integer(env, 'STREAMSHARE_TICKET_TTL_MS', 30000, 1000, 300000),
     ipAuthFailuresPerMinute: integer(env, 'STREAMSHARE_IP_AUTH_FAILURES_PER_MINUTE', 30, 1, 1_000_000),
     ipConnectionsPerMinute: integer(env, 'STREAMSHARE_IP_CONNECTIONS_PER_MINUTE', 300, 1, 1_000_000),

@@ -7,7 +7,7 @@
  */
 import { GatewayError, type FieldError } from '../errors.js'
 import type { Product } from '../catalog/types.js'
-import type { KafkaCluster } from '../kafka/cluster.js'
+import { CommitOutcomeUnknown, ProduceQueueFull, type KafkaCluster } from '../kafka/cluster.js'
 import type { ProducedOffset } from '../kafka/types.js'
 import type { AuditLog } from '../observability/audit.js'
 import type { Metrics } from '../observability/metrics.js'
@@ -68,6 +68,10 @@ export class PartnerProducer {
     try {
       offsets = await this.kafka.produceAtomically(product.topic, encoded as Array<NonNullable<typeof encoded[number]>>)
     } catch (err) {
+      if (err instanceof CommitOutcomeUnknown) {
+        throw new GatewayError('unavailable', 'the write was not confirmed in time: the records may or may not have been written; read the stream before writing them again', { retryAfter: 5, cause: err })
+      }
+      if (err instanceof ProduceQueueFull) throw new GatewayError('unavailable', 'too many writes are waiting; nothing was written', { retryAfter: 1 })
       throw new GatewayError('unavailable', 'the records could not be written right now; nothing was written', { retryAfter: 5, cause: err })
     }
     this.metrics?.producedRecords.inc({ share: who.shareId, product: product.name }, offsets.length)

@@ -20,6 +20,8 @@ export class KafkaCluster {
   private producer: Promise<Producer> | undefined
   private txProducer: Promise<Producer> | undefined
   private transactions: Promise<void> = Promise.resolve()
+  /** Transactions waiting for or holding the transactional producer. */
+  private queuedTransactions = 0
   private readonly partitionCache = new Map<string, { at: number, partitions: PartitionMetadata[] }>()
   private readonly readers = new Set<TopicReader>()
   private closed = false
@@ -160,12 +162,32 @@ export class KafkaCluster {
    * every record's offset is known. Transactions run one after another.
    */
   async produceAtomically (topic: string, records: OutgoingRecord[]): Promise<ProducedOffset[]> {
-    const run = this.transactions.then(async () => await this.runTransaction(topic, records))
-    this.transactions = run.then(() => {}, () => {})
-    return await run
+    // One transactional producer runs one transaction at a time. A bounded queue
+    // answers at once when Kafka is slow instead of piling up requests in memory.
+    if (this.closed) throw new Error('the Kafka connection is closed')
+    if (this.queuedTransactions >= MAX_QUEUED_TRANSACTIONS) throw new ProduceQueueFull()
+    this.queuedTransactions++
+    let settled!: () => void
+    const turn = this.transactions
+    this.transactions = new Promise<void>(resolve => { settled = resolve })
+    const gate: { hold?: Promise<void> } = {}
+    try {
+      await turn
+      return await this.runTransaction(topic, records, gate)
+    } finally {
+      this.queuedTransactions--
+      if (gate.hold === undefined) settled()
+      else void gate.hold.finally(settled)
+    }
   }
 
-  private async runTransaction (topic: string, records: OutgoingRecord[]): Promise<ProducedOffset[]> {
+  /**
+   * When a commit outlives its timeout the caller hears "outcome unknown" at once,
+   * but `gate.hold` keeps the next transaction waiting until this commit has really
+   * settled (or the producer has been replaced): the producer never starts a
+   * transaction mid-commit.
+   */
+  private async runTransaction (topic: string, records: OutgoingRecord[], gate: { hold?: Promise<void> }): Promise<ProducedOffset[]> {
     const producer = await this.transactionalProducer()
     const partitionMetadata = await this.partitionsOf(topic)
     const partitioner = Partitioners.DefaultPartitioner()
@@ -178,10 +200,25 @@ export class KafkaCluster {
     let result
     try {
       result = await withTimeout(tx.send({ topic, acks: -1, messages: placed }), this.produceTimeoutMs, `produce to ${topic}`)
-      await withTimeout(tx.commit(), this.produceTimeoutMs, `commit to ${topic}`)
     } catch (err) {
-      await tx.abort().catch(() => {})
+      // Not committed, so nothing becomes visible: the transaction is aborted, or
+      // fenced and aborted by the coordinator when the producer is replaced.
+      await tx.abort().catch(async () => { await this.replaceTransactionalProducer() })
       throw err
+    }
+    const commit = tx.commit()
+    try {
+      await withTimeout(commit, this.produceTimeoutMs, `commit to ${topic}`)
+    } catch (err) {
+      if (!(err instanceof TimeoutError)) {
+        await tx.abort().catch(async () => { await this.replaceTransactionalProducer() })
+        throw err
+      }
+      // The commit may still succeed. The queue stays blocked until it settles; a
+      // commit that hangs much longer gets the producer replaced (a new producer
+      // with the same transactional id completes or aborts it at the coordinator).
+      gate.hold = withTimeout(commit, this.produceTimeoutMs * 4, 'commit settle').then(() => {}, async () => { await this.replaceTransactionalProducer() })
+      throw new CommitOutcomeUnknown(topic)
     }
     const next = new Map(result.map(r => [r.partition, Number(r.baseOffset)]))
     return placed.map(m => {
@@ -190,6 +227,13 @@ export class KafkaCluster {
       next.set(m.partition, offset + 1)
       return { partition: m.partition, offset }
     })
+  }
+
+  private async replaceTransactionalProducer (): Promise<void> {
+    const old = this.txProducer
+    this.txProducer = undefined
+    this.logger.warn('replacing the transactional producer after a failed transaction')
+    await old?.then(async p => { await p.disconnect() }).catch(() => {})
   }
 
   private async transactionalProducer (): Promise<Producer> {
@@ -285,12 +329,27 @@ export class KafkaCluster {
   }
 }
 
+export class TimeoutError extends Error {}
+
+/** Too many transactions are waiting for the transactional producer. */
+export class ProduceQueueFull extends Error {
+  constructor () { super('too many transactions waiting') }
+}
+
+/** A commit did not confirm in time: the records may or may not become visible. */
+export class CommitOutcomeUnknown extends Error {
+  constructor (topic: string) { super(`commit to ${topic} did not confirm in time`) }
+}
+
+/** At most this many partner writes wait for the transactional producer. */
+const MAX_QUEUED_TRANSACTIONS = 256
+
 export async function withTimeout<T> (promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   try {
     return await Promise.race([
       promise,
-      new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`${what} timed out after ${ms} ms`)) }, ms) })
+      new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new TimeoutError(`${what} timed out after ${ms} ms`)) }, ms) })
     ])
   } finally {
     if (timer !== undefined) clearTimeout(timer)

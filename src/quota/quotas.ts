@@ -10,7 +10,7 @@ import { GatewayError } from '../errors.js'
 import type { Logger } from '../observability/logger.js'
 import type { ShareRegistry } from '../registry/share-registry.js'
 import { ConnectionLimiter } from './connection-limiter.js'
-import { LocalWindowCounter, RedisWindowCounter } from './counters.js'
+import { LocalWindowCounter, RedisWindowCounter, type WindowCounter } from './counters.js'
 import { IpGuard, type PreAuthKind } from './ip-guard.js'
 import { createRedis, type RedisClient } from './redis.js'
 import { DeliveryShaper } from './shaper.js'
@@ -34,13 +34,15 @@ export class Quotas {
   readonly connections: ConnectionLimiter
   readonly shaper: DeliveryShaper
   readonly ipGuard: IpGuard
+  private readonly requestCounter: WindowCounter
 
   constructor (private readonly config: Readonly<Config>, private readonly registry: ShareRegistry, logger: Logger) {
     const log = logger.child({ component: 'quota' })
     this.redis = config.redisUrl === undefined ? undefined : createRedis(config.redisUrl, log)
     this.connections = new ConnectionLimiter(this.redis, log)
     this.shaper = new DeliveryShaper(registry)
-    this.ipGuard = new IpGuard(this.redis === undefined ? new LocalWindowCounter() : new RedisWindowCounter(this.redis), {
+    this.requestCounter = this.redis === undefined ? new LocalWindowCounter() : new RedisWindowCounter(this.redis)
+    this.ipGuard = new IpGuard(this.requestCounter, {
       authFailuresPerMinute: config.ipAuthFailuresPerMinute,
       connectionsPerMinute: config.ipConnectionsPerMinute,
       ticketsPerMinute: config.ipTicketsPerMinute
@@ -71,6 +73,20 @@ export class Quotas {
       enableDraftSpec: true,
       errorResponseBuilder: (_request, context) => new GatewayError('rate_limited', `this share may make ${context.max} requests per minute`, { retryAfter: Math.ceil(context.ttl / 1000) })
     })
+  }
+
+  /**
+   * Charges one WebSocket message to the share's requests_per_minute (a window of
+   * its own, aligned to the minute, shared by instances through Redis). Returns the
+   * seconds until the window resets when the share is over its limit.
+   */
+  async chargeMessage (shareId: string): Promise<{ allowed: true } | { allowed: false, retryAfter: number }> {
+    const now = Date.now()
+    const minute = Math.floor(now / 60_000)
+    const max = this.registry.share(shareId)?.quota.requests_per_minute ?? this.config.defaultRequestsPerMinute
+    const count = await this.requestCounter.hit(`ws-rpm:${shareId}:${minute}`, 60_000)
+    if (count <= max) return { allowed: true }
+    return { allowed: false, retryAfter: Math.max(1, Math.ceil(((minute + 1) * 60_000 - now) / 1000)) }
   }
 
   /** Route config: requests per minute of the share (its quota, or the default). */

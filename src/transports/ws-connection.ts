@@ -54,6 +54,9 @@ type ClientMessage =
 
 class MalformedMessage extends Error {}
 
+/** Holds a subscription id while its subscribe is opening; one per attempt. */
+class OpeningMarker {}
+
 function parseClientMessage (text: string): ClientMessage {
   let data: unknown
   try { data = JSON.parse(text) } catch { throw new MalformedMessage('not JSON') }
@@ -89,6 +92,16 @@ function parseClientMessage (text: string): ClientMessage {
   }
 }
 
+/** Close reasons are printable ASCII cut to 123 bytes, the most a close frame carries. */
+export function closeReason (reason: string): string {
+  return reason.replace(/[^\x20-\x7e]/g, '?').slice(0, 123)
+}
+
+/** A client that keeps sending after this many refused messages is closed (4429). */
+const MAX_REFUSED_MESSAGES = 20
+/** Client messages waiting for their rate check; a flood beyond it is closed (4429). */
+const MAX_PENDING_MESSAGES = 256
+
 /** A subscription's frames: the envelope with the subscription id first, as one text frame. */
 function wsFormat (id: string): StreamFormat {
   const prefix = `{"id":${JSON.stringify(id)},`
@@ -109,7 +122,14 @@ export class WsConnection implements OpenStream {
   readonly product = undefined
   readonly transport = 'ws'
   readonly countsAsConnection = true
-  private readonly subscriptions = new Map<string, Subscription | 'opening'>()
+  /** Open subscriptions, and subscribes still opening (marked by their attempt). */
+  private readonly subscriptions = new Map<string, Subscription | OpeningMarker>()
+  /** Subscribes in flight, including ones unsubscribed before they opened. */
+  private openings = 0
+  private publishing = 0
+  private refusedMessages = 0
+  private pendingMessages = 0
+  private inbox: Promise<void> = Promise.resolve()
   private closed = false
   private missedPongs = 0
   private readonly ping: NodeJS.Timeout
@@ -196,7 +216,12 @@ export class WsConnection implements OpenStream {
     if (this.closed) return
     this.closed = true
     this.ctx.streams.delete(this.id)
-    this.socket.close(code, reason.slice(0, 120))
+    try {
+      this.socket.close(code, closeReason(reason))
+    } catch (err) {
+      this.logger.warn({ err }, 'websocket close failed; terminating')
+      this.socket.terminate()
+    }
     // A peer that does not answer the close handshake is cut a little later. A slow
     // consumer gets longer: its close frame sits behind the data it has not read yet.
     const grace = code === CLOSE.tryAgainLater ? 10_000 : 2000
@@ -208,39 +233,83 @@ export class WsConnection implements OpenStream {
 
   private onMessage (data: Buffer, isBinary: boolean): void {
     if (this.closed) return
-    let message: ClientMessage
     try {
-      if (isBinary) throw new MalformedMessage('binary frames are not supported')
-      message = parseClientMessage(data.toString('utf8'))
+      let message: ClientMessage
+      try {
+        if (isBinary) throw new MalformedMessage('binary frames are not supported')
+        message = parseClientMessage(data.toString('utf8'))
+      } catch (err) {
+        this.close(CLOSE.malformed, err instanceof MalformedMessage ? `malformed message: ${err.message}` : 'malformed message')
+        return
+      }
+      if (++this.pendingMessages > MAX_PENDING_MESSAGES) {
+        this.close(CLOSE.quota, 'quota exceeded: too many messages')
+        return
+      }
+      // Messages are handled in order: each waits for its rate check (which may go
+      // to Redis) behind the one before.
+      this.inbox = this.inbox.then(async () => { await this.handle(message) }).catch((err: unknown) => {
+        this.logger.error({ err }, 'websocket message failed')
+        this.close(CLOSE.internal, 'internal error')
+      })
     } catch (err) {
-      this.close(CLOSE.malformed, err instanceof MalformedMessage ? `malformed message: ${err.message}` : 'malformed message')
+      // Nothing a client sends may take the process down.
+      this.logger.error({ err }, 'websocket message failed')
+      this.close(CLOSE.internal, 'internal error')
+    }
+  }
+
+  private async handle (message: ClientMessage): Promise<void> {
+    this.pendingMessages--
+    if (this.closed) return
+    const to = message.type === 'publish' ? { ref: message.ref } : { id: message.id }
+    // Every message counts against the share's requests_per_minute.
+    const charge = await this.ctx.quotas.chargeMessage(this.shareId)
+    if (this.closed) return
+    if (!charge.allowed) {
+      if (++this.refusedMessages > MAX_REFUSED_MESSAGES) { this.close(CLOSE.quota, 'quota exceeded: requests_per_minute'); return }
+      this.sendError(to, new GatewayError('rate_limited', 'this share is over its requests_per_minute', { retryAfter: charge.retryAfter }))
       return
     }
+    this.refusedMessages = 0
     switch (message.type) {
       case 'subscribe': void this.subscribe(message.id, message.product, message.from); break
       case 'unsubscribe': void this.unsubscribe(message.id); break
-      case 'publish': void this.publish(message); break
+      case 'publish':
+        if (this.publishing >= this.ctx.config.wsMaxInflightPublishes) {
+          this.sendError(to, new GatewayError('quota_exceeded', `at most ${this.ctx.config.wsMaxInflightPublishes} publishes in flight per connection; wait for "published"`))
+          return
+        }
+        this.publishing++
+        void this.publish(message).finally(() => { this.publishing-- })
+        break
     }
   }
 
   private async subscribe (id: string, product: string, from: string | undefined): Promise<void> {
     if (this.subscriptions.has(id)) { this.close(CLOSE.duplicateId, `duplicate subscription id "${id}"`); return }
-    if (this.subscriptions.size >= this.ctx.config.wsMaxSubscriptions) {
+    const open = [...this.subscriptions.values()].filter(s => !(s instanceof OpeningMarker)).length
+    if (open + this.openings >= this.ctx.config.wsMaxSubscriptions) {
       this.sendError({ id }, new GatewayError('quota_exceeded', `at most ${this.ctx.config.wsMaxSubscriptions} subscriptions per connection`))
       return
     }
-    this.subscriptions.set(id, 'opening')
+    const marker = new OpeningMarker()
+    this.subscriptions.set(id, marker)
+    this.openings++
     this.armIdle()
     let subscription: Subscription
     try {
       subscription = await openSubscription(this.ctx, { principal: this.principal, product, from, transport: 'ws', audited: true, countsAsConnection: false, connectionHandlesExpiry: true, reqId: this.reqId })
     } catch (err) {
-      this.subscriptions.delete(id)
+      if (this.subscriptions.get(id) === marker) this.subscriptions.delete(id)
       this.armIdle()
       this.sendError({ id }, err)
       return
+    } finally {
+      this.openings--
     }
-    if (this.isClosed || this.subscriptions.get(id) !== 'opening') {
+    // Unsubscribed (or replaced by a new subscribe with the same id) while opening.
+    if (this.isClosed || this.subscriptions.get(id) !== marker) {
       await subscription.stop('client_closed')
       return
     }
@@ -257,7 +326,8 @@ export class WsConnection implements OpenStream {
       return
     }
     this.subscriptions.delete(id)
-    if (subscription !== 'opening') await subscription.stop('complete')
+    this.armIdle()
+    if (!(subscription instanceof OpeningMarker)) await subscription.stop('complete')
   }
 
   private async publish (message: Extract<ClientMessage, { type: 'publish' }>): Promise<void> {
@@ -293,7 +363,7 @@ export class WsConnection implements OpenStream {
   private async stopSubscriptions (reason: StreamEndReason): Promise<void> {
     const subscriptions = [...this.subscriptions.values()]
     this.subscriptions.clear()
-    await Promise.allSettled(subscriptions.map(async s => { if (s !== 'opening') await s.stop(reason) }))
+    await Promise.allSettled(subscriptions.map(async s => { if (!(s instanceof OpeningMarker)) await s.stop(reason) }))
   }
 
   private async onClosed (code: number): Promise<void> {

@@ -19,7 +19,8 @@ const kafka = testKafka()
 t.teardown(async () => { await kafka.close() })
 const orders = new PartnerOrders(81)
 const topic = await kafka.createTopic('quotas', 2)
-const policiesDir = await policiesWithTopics({ orders: topic })
+const returnsTopic = await kafka.createTopic('quotas-returns', 1)
+const policiesDir = await policiesWithTopics({ orders: topic, returns: returnsTopic })
 
 async function openStream (gw: TestGateway, token: string, from?: string): Promise<StreamClient | { status: number, headers: Record<string, unknown>, problem: any }> {
   return await StreamClient.open(`${gw.partnerUrl}/v1/streams/orders${from === undefined ? '' : `?from=${encodeURIComponent(from)}`}`, { token })
@@ -120,6 +121,43 @@ t.test('requests_per_minute: 429 rate_limited with RateLimit-* headers and Retry
   const res = await request(`${gw.partnerUrl}/v1/streams/orders/records?wait_ms=0`, { headers: { authorization: `Bearer ${other.token}` } })
   t.equal(res.statusCode, 200, 'per share: another share is not affected')
   await res.body.dump()
+})
+
+t.test('WebSocket messages count against requests_per_minute: error 429 rate_limited, then 4429 for a client that keeps going', async t => {
+  const gw = await startTestGateway(t, { policiesDir })
+  const { token } = await gw.share(['orders'], { quota: { requests_per_minute: 3 } })
+  const ws = await WsClient.connect(gw.partnerUrl, { token })
+  if (!isWsClient(ws)) throw new Error('refused')
+  t.teardown(() => { ws.close() })
+  for (let i = 0; i < 3; i++) ws.send({ type: 'unsubscribe', id: `none-${i}` })
+  ws.send({ type: 'subscribe', id: 'late', product: 'orders' })
+  const limited = await ws.waitFor(m => m.id === 'late')
+  t.match(limited, { type: 'error', id: 'late', status: 429, code: 'rate_limited' })
+  t.ok(limited.retry_after >= 1 && limited.retry_after <= 60, 'retry_after in seconds')
+  t.same(ws.messages.filter(m => m.code === 'bad_request').map(m => m.id), ['none-0', 'none-1', 'none-2'], 'the first three were handled, in order')
+  for (let i = 0; i < 25; i++) ws.send({ type: 'unsubscribe', id: `flood-${i}` })
+  t.equal((await ws.closed).code, 4429, 'a client that ignores rate_limited is closed with 4429')
+  const health = await request(`${gw.partnerUrl}/livez`)
+  t.equal(health.statusCode, 200, 'the gateway keeps serving')
+  await health.body.dump()
+})
+
+t.test('WebSocket publishes in flight per connection are capped: the rest get 429 quota_exceeded, each ref one answer', async t => {
+  const gw = await startTestGateway(t, { policiesDir, env: { STREAMSHARE_WS_MAX_INFLIGHT_PUBLISHES: '1' } })
+  const { token } = await gw.share([{ product: 'returns', policy: 'own-returns', access: ['read', 'write'] }])
+  const ws = await WsClient.connect(gw.partnerUrl, { token })
+  if (!isWsClient(ws)) throw new Error('refused')
+  t.teardown(() => { ws.close() })
+  const refs = Array.from({ length: 10 }, (_, i) => `p${i}`)
+  for (const ref of refs) {
+    ws.send({ type: 'publish', ref, product: 'returns', value: { return_id: `r-${ref}`, order_id: 'o-100001', reason: 'damaged', items: [{ sku: 'SKU-1001', quantity: 1 }], requested_at: new Date().toISOString() } })
+  }
+  const answers = await ws.waitForCount(m => typeof m.ref === 'string', refs.length)
+  t.same(answers.map(a => a.ref).sort(), [...refs].sort(), 'every publish is answered exactly once')
+  const refused = answers.filter(a => a.type === 'error')
+  t.ok(refused.length >= 1, `a burst over the cap is refused (${refused.length} of 10)`)
+  t.ok(refused.every(a => a.status === 429 && a.code === 'quota_exceeded'))
+  t.equal(answers.find(a => a.ref === 'p0')?.type, 'published', 'the first was written')
 })
 
 t.test('pre-authentication limits per IP: failed authentications, connection attempts, tickets', async t => {

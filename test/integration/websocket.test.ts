@@ -140,6 +140,13 @@ t.test('close codes: 4400 malformed, 4409 duplicate id, 1009 too big; error 404 
     const { code } = await ws.closed
     t.equal(code, 4400, `malformed: ${bad}`)
   }
+  // A long, multi-byte field name used to overflow the close reason (123 bytes) and
+  // throw inside the message handler.
+  const unicode = await connect({ token })
+  unicode.send(JSON.stringify({ type: 'subscribe', id: 'a', product: 'orders', ['é'.repeat(200)]: 1 }))
+  const closed = await unicode.closed
+  t.equal(closed.code, 4400, 'a long non-ASCII field name: 4400')
+  t.ok(Buffer.byteLength(closed.reason) <= 123 && /^[\x20-\x7e]*$/.test(closed.reason), 'the close reason is short printable ASCII')
   const binary = await connect({ token })
   binary.socket.send(Buffer.from([1, 2, 3]), { binary: true })
   t.equal((await binary.closed).code, 4400, 'binary frame')
@@ -210,7 +217,8 @@ t.test('1000 concurrent clients on one view receive the same records in order', 
   const topic = await kafka.createTopic('ws-fanout', 1)
   // 1000 connections from one address: above the default per-IP connection rate.
   const g = await startTestGateway(t, { policiesDir: await policiesWithTopics({ orders: topic }), env: { STREAMSHARE_IP_CONNECTIONS_PER_MINUTE: '5000' } })
-  const { token } = await g.share(['orders'])
+  // One share, 1000 subscribes: above the default requests_per_minute too.
+  const { token } = await g.share(['orders'], { quota: { requests_per_minute: 5000 } })
   const clients: WsClient[] = []
   for (let batch = 0; batch < 10; batch++) {
     clients.push(...await Promise.all(Array.from({ length: 100 }, async () => await connect({ token }, g.partnerUrl))))
