@@ -116,8 +116,8 @@ export async function startGateway (config: Readonly<Config>, options: StartOpti
   const readiness = new Readiness(kafka, log)
   const registry = new ShareRegistry({ kafka, logger: log, maxFeedSilenceMs: config.registryMaxSilenceMs })
   const streams = new StreamRegistry()
-  // Ends streams whose access ends; it lives as long as its registry listeners.
-  new StreamGuard(registry, streams, log) // eslint-disable-line no-new
+  // Ends streams whose access ends, or when this instance's registry goes stale.
+  const guard = new StreamGuard(registry, streams, log)
   const audit = new AuditLog(kafka, log, instanceId)
   const metrics = new Metrics()
   const quarantine = new QuarantineWriter(kafka, log, instanceId, metrics)
@@ -191,6 +191,7 @@ export async function startGateway (config: Readonly<Config>, options: StartOpti
     await admin.listen({ host: config.adminHost, port: config.adminPort })
   } catch (err) {
     closed = true
+    guard.stop()
     await Promise.allSettled([partner.close(), admin.close(), registry.stop(), kafka.close(), ctx.quotas.close()])
     readiness.stop()
     throw err
@@ -208,6 +209,7 @@ export async function startGateway (config: Readonly<Config>, options: StartOpti
       readiness.markShuttingDown()
       if (config.shutdownDelayMs > 0) await sleep(config.shutdownDelayMs)
       await streams.stopAll('shutdown')
+      guard.stop()
       await Promise.allSettled([partner.close(), admin.close()])
       await taps.close()
       await Promise.allSettled([audit.drain(), quarantine.drain()])

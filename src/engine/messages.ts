@@ -49,6 +49,8 @@ export type StreamEndReason =
   | 'token_expired'
   | 'share_expired'
   | 'kafka_failure'
+  /** This instance lost the share registry feed: it cannot tell whether access was revoked. */
+  | 'registry_stale'
   | 'error'
 
 /** End reasons that tell the client its access ended: a `revoked` message goes out first. */

@@ -166,6 +166,7 @@ export class Subscription implements OpenStream {
   private skipped = 0
   private filtered = 0
   private filterErrors = 0
+  private progressWaiters: Array<() => void> = []
 
   constructor (private readonly deps: SubscriptionDeps, private readonly options: SubscriptionOptions) {
     const { identity } = options
@@ -213,6 +214,9 @@ export class Subscription implements OpenStream {
   async start (sink: StreamSink): Promise<void> {
     this.sink = sink
     if (this.stopped) { sink.end(); return } // the client left before we started
+    // The client may have gone while the subscription was opening: its close event
+    // has fired already and no one else will stop this subscription.
+    if (sink.closed) { await this.stop('client_closed'); return }
     this.deps.streams.add(this)
     if (this.stopped) return
     this.logger.info({ partitions: this.positions.size, from: this.options.from, replay: this.holdsReplaySlot }, 'stream opened')
@@ -461,6 +465,9 @@ export class Subscription implements OpenStream {
         start: new Map(this.positions),
         label: `replay.${this.product}`,
         onRecords: async (records) => { await this.deliverReplay(records) },
+        // Past transaction markers and aborted records: nothing to deliver, but the
+        // position (and the cursor) moves on, and the hand-over to the tap may be due.
+        onPosition: (partition, next) => { this.replayPosition(partition, next) },
         onFailure: (err) => {
           this.logger.error({ err }, 'replay reader failed')
           void this.stop('kafka_failure')
@@ -477,7 +484,8 @@ export class Subscription implements OpenStream {
   private async deliverReplay (records: KafkaRecord[]): Promise<void> {
     const sink = this.sink
     for (const record of records) {
-      if (this.stopped || this.mode !== 'replay' || sink.closed) return
+      if (sink.closed) { void this.stop('client_closed'); return }
+      if (this.stopped || this.mode !== 'replay') return
       const active = this.currentView()
       if (active === undefined) { void this.stop('product_removed'); return }
       const next = this.positions.get(record.partition)
@@ -499,6 +507,28 @@ export class Subscription implements OpenStream {
       if (this.shapingDelayMs > 0) await this.waitForQuota()
     }
     if (this.mode === 'replay' && !this.stopped && this.ringCovers()) this.handOver()
+  }
+
+  /** True while the subscription reads history with a private reader. */
+  get replaying (): boolean { return this.mode === 'replay' && !this.stopped }
+
+  /** Resolves when the replay reader has finished its next batch (or the replay ended). */
+  async replayProgress (): Promise<void> {
+    if (!this.replaying) return
+    await new Promise<void>(resolve => { this.progressWaiters.push(resolve) })
+  }
+
+  private releaseProgressWaiters (): void {
+    for (const w of this.progressWaiters.splice(0)) w()
+  }
+
+  private replayPosition (partition: number, next: number): void {
+    this.releaseProgressWaiters()
+    // Only after a batch was fully delivered: a delivery cut short (client gone,
+    // subscription stopped) must not move the cursor past what the client has.
+    if (this.stopped || this.mode !== 'replay' || this.sink.closed) return
+    if (next > (this.positions.get(partition) ?? 0)) this.positions.set(partition, next)
+    if (this.ringCovers()) this.handOver()
   }
 
   /**
@@ -523,6 +553,7 @@ export class Subscription implements OpenStream {
   }
 
   private async closeReplay (): Promise<void> {
+    this.releaseProgressWaiters()
     const reader = this.replay
     this.replay = undefined
     if (this.holdsReplaySlot) {

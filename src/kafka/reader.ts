@@ -98,6 +98,17 @@ export class TopicReader {
       const onFetch = this.options.onFetch
       consumer.on(consumer.events.FETCH, () => { onFetch() })
     }
+    // kafkajs does not call eachBatch for a batch of only control records (transaction
+    // markers) or aborted records, so a reader positioned on a marker would never move
+    // past it. The batch's instrumentation event still says where it ended.
+    consumer.on(consumer.events.END_BATCH_PROCESS, (event) => {
+      const { topic: batchTopic, partition, batchSize, firstOffset, lastOffset } = event.payload
+      if (this.closed || batchTopic !== topic || batchSize !== 0 || firstOffset === null) return
+      const current = this.positions.get(partition)
+      // Only a batch that starts at (or before) our position proves nothing lies between.
+      if (current === undefined || Number(firstOffset) > current) return
+      this.advance(partition, Number(lastOffset) + 1)
+    })
     consumer.on(consumer.events.CRASH, (event) => {
       const { error, restart } = event.payload
       this.logger.warn({ err: error, restart }, 'topic reader crashed')
@@ -128,11 +139,13 @@ export class TopicReader {
     if (records.length > 0) await this.options.onRecords(records)
     if (this.closed || isStale()) return
     // lastOffset covers trailing control records (transaction markers) too.
-    const last = Number(batch.lastOffset())
-    const current = this.positions.get(partition) ?? 0
-    if (last + 1 > current) {
-      this.positions.set(partition, last + 1)
-      this.options.onPosition?.(partition, last + 1)
+    this.advance(partition, Number(batch.lastOffset()) + 1)
+  }
+
+  private advance (partition: number, next: number): void {
+    if (next > (this.positions.get(partition) ?? 0)) {
+      this.positions.set(partition, next)
+      this.options.onPosition?.(partition, next)
     }
   }
 

@@ -3,6 +3,11 @@
  * change the affected streams are re-checked at once — a revoked share or token, an
  * expired share, a product taken out of the share, a deleted partner — and timers
  * announce a token's expiry 30 s ahead (`expiring`) and end the stream at `exp`.
+ *
+ * An instance that stops hearing the registry feed cannot know about a revocation,
+ * so it cannot keep the 1-second promise: when the registry is no longer current
+ * (no fetch for STREAMSHARE_REGISTRY_MAX_SILENCE_MS) every open stream ends with
+ * `registry_stale` (retry later, resume by cursor) and new ones get 503.
  */
 import type { OpenStream, StreamRegistry } from '../engine/stream-registry.js'
 import type { StreamEndReason } from '../engine/messages.js'
@@ -11,18 +16,34 @@ import type { ShareRegistry } from './share-registry.js'
 import { shareStatus, type RegistryChange } from './types.js'
 
 export const EXPIRING_NOTICE_MS = 30_000
+/** How often the guard checks that the registry is still current. */
+const STALENESS_CHECK_MS = 250
 /** setTimeout cannot wait longer than ~24.8 days; longer waits re-arm. */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
 export class StreamGuard {
   private readonly timers = new Map<string, NodeJS.Timeout[]>()
   private readonly logger: Logger
+  private readonly stalenessCheck: NodeJS.Timeout
 
   constructor (private readonly registry: ShareRegistry, private readonly streams: StreamRegistry, logger: Logger) {
     this.logger = logger.child({ component: 'stream-guard' })
     registry.on('change', change => { this.onChange(change) })
     streams.on('added', stream => { this.watch(stream) })
     streams.on('removed', stream => { this.unwatch(stream.id) })
+    this.stalenessCheck = setInterval(() => { this.endStreamsIfStale() }, STALENESS_CHECK_MS)
+    this.stalenessCheck.unref()
+  }
+
+  stop (): void {
+    clearInterval(this.stalenessCheck)
+    for (const id of [...this.timers.keys()]) this.unwatch(id)
+  }
+
+  private endStreamsIfStale (): void {
+    if (this.streams.size === 0 || this.registry.current) return
+    this.logger.warn({ streams: this.streams.size, feed_silence_ms: this.registry.feedSilenceMs }, 'share registry not current: ending open streams')
+    void this.streams.stopAll('registry_stale')
   }
 
   /** Why a stream may not go on now, or undefined if it may. */
@@ -45,7 +66,7 @@ export class StreamGuard {
   }
 
   private check (stream: OpenStream): void {
-    const reason = this.verdict(stream)
+    const reason = this.registry.current ? this.verdict(stream) : 'registry_stale'
     if (reason === undefined) return
     this.logger.info({ stream: stream.id, share: stream.shareId, reason }, 'ending stream: access ended')
     void stream.stop(reason)

@@ -17,6 +17,12 @@ const BATCH_FORMAT: StreamFormat = { name: 'json', frame: (_message, json) => js
 
 /** Once a batch has something, it returns after this long without more. */
 const LINGER_MS = 25
+/**
+ * A batch that starts in history waits for the replay reader's first batch (joining
+ * its group takes a moment) even when wait_ms is shorter, up to this long: otherwise
+ * a client polling with wait_ms=0 would get its own cursor back forever.
+ */
+const REPLAY_FIRST_BATCH_MAX_MS = 5000
 
 /** Collects up to `limit` messages; `done` resolves when full, idle or lingering. */
 class BatchSink implements StreamSink {
@@ -102,14 +108,16 @@ export function registerBatchRoute (app: FastifyInstance, ctx: GatewayContext, a
     const { from, limit, wait_ms: waitMs } = request.query
     const subscription = await openSubscription(ctx, { principal, product: request.params.product, from, transport: 'batch', audited: false, countsAsConnection: false, reqId: String(request.id) })
     const sink = new BatchSink(limit)
-    let timer: NodeJS.Timeout | undefined
+    const timers: NodeJS.Timeout[] = []
+    const sleep = async (ms: number): Promise<void> => { await new Promise<void>(resolve => { timers.push(setTimeout(resolve, ms)) }) }
     // The poll ends early when the client goes away.
     const gone = new Promise<void>(resolve => { request.raw.once('close', () => { resolve() }) })
     try {
       await subscription.start(sink)
-      await Promise.race([sink.done, gone, new Promise<void>(resolve => { timer = setTimeout(resolve, waitMs) })])
+      const firstReplayBatch = subscription.replaying ? Promise.race([subscription.replayProgress(), sleep(REPLAY_FIRST_BATCH_MAX_MS)]) : undefined
+      await Promise.race([sink.done, gone, Promise.all([sleep(waitMs), firstReplayBatch])])
     } finally {
-      if (timer !== undefined) clearTimeout(timer)
+      for (const timer of timers) clearTimeout(timer)
       await subscription.stop('complete')
     }
     const cursor = subscription.cursor()

@@ -26,6 +26,8 @@ export class HttpStreamSink implements StreamSink {
 
   constructor (private readonly res: ServerResponse, readonly format: HttpStreamFormat & StreamFormat, private readonly options: HttpStreamSinkOptions) {
     res.on('close', () => { this.onClosed() })
+    // A client that left while the subscription was opening: 'close' has fired already.
+    if (res.destroyed || res.socket === null || res.socket.destroyed) process.nextTick(() => { this.onClosed() })
     res.on('drain', () => {
       this.releaseWaiters()
       this.options.onDrain?.()

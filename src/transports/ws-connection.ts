@@ -37,7 +37,7 @@ export const CLOSE = {
 function closeCodeFor (reason: StreamEndReason): number {
   if (reason === 'token_expired') return CLOSE.tokenInvalid
   if (ACCESS_END_REASONS.has(reason)) return CLOSE.revoked
-  if (reason === 'slow_consumer') return CLOSE.tryAgainLater
+  if (reason === 'slow_consumer' || reason === 'registry_stale') return CLOSE.tryAgainLater
   if (reason === 'shutdown') return CLOSE.goingAway
   if (reason === 'kafka_failure' || reason === 'error') return CLOSE.internal
   return CLOSE.normal

@@ -54,6 +54,26 @@ t.test('pages through history with limit and cursor, then long-polls for new rec
   t.equal(got.body.records[0].type, 'record')
 })
 
+t.test('wait_ms=0 from history still returns records: the first replay batch is awaited', async t => {
+  // A fresh gateway and topic: the history below lies before its tap, so the batch is
+  // served by a replay reader, whose group join takes longer than wait_ms=0.
+  const history = await kafka.createTopic('batches-history', 2)
+  await kafka.produceRaw(history, Array.from({ length: 30 }, (_, i) => orders.record(i % 2)))
+  const g = await startTestGateway(t, { policiesDir: await policiesWithTopics({ orders: history }) })
+  const { token } = await g.share(['orders'])
+  const seen = new Set<string>()
+  let from = 'earliest'
+  for (let poll = 0; poll < 10 && seen.size < 30; poll++) {
+    const res = await request(`${g.partnerUrl}/v1/streams/orders/records?from=${encodeURIComponent(from)}&limit=1000&wait_ms=0`, { headers: { authorization: `Bearer ${token}` } })
+    t.equal(res.statusCode, 200)
+    const body = await res.body.json() as { records: Array<{ partition: number, offset: number }>, cursor: string }
+    if (poll === 0) t.ok(body.records.length > 0, `the first poll returned ${body.records.length} records`)
+    for (const r of body.records) seen.add(`${r.partition}:${r.offset}`)
+    from = body.cursor
+  }
+  t.equal(seen.size, 30, 'every historic record, polling with wait_ms=0')
+})
+
 t.test('from=latest returns a cursor even when there is nothing yet, so nothing is lost between polls', async t => {
   const { token } = await gw.share(['orders'])
   const first = await batch(token, 'limit=5&wait_ms=0')

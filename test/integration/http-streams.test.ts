@@ -3,6 +3,7 @@
  * authentication, scopes, errors, cursors.
  */
 import t from 'tap'
+import net from 'node:net'
 import { request } from 'undici'
 import { SignJWT, generateKeyPair } from 'jose'
 import { testKafka } from '../helpers/kafka.js'
@@ -242,6 +243,32 @@ t.test('JWKS holds public keys only; health endpoints answer', async t => {
   const ready = await request(gw.adminUrl + '/readyz')
   t.equal(ready.statusCode, 200)
   t.match(await ready.body.json(), { status: 'ready', checks: { kafka: { ok: true }, policies: { ok: true } } })
+})
+
+t.test('clients that hang up while their stream is opening leave nothing behind', async t => {
+  // max_connections 1: a connection slot (or tap listener, or replay reader) leaked by
+  // an abandoned open would refuse the last stream with 429.
+  const { token, shareId } = await gw.share(['orders'], { quota: { max_connections: 1 } })
+  const { port } = new URL(gw.partnerUrl)
+  for (let i = 0; i < 20; i++) {
+    await new Promise<void>((resolve) => {
+      const socket = net.connect(Number(port), '127.0.0.1', () => {
+        socket.write(`GET /v1/streams/orders?format=ndjson&from=${i % 2 === 0 ? 'earliest' : 'latest'} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${token}\r\n\r\n`)
+        setTimeout(() => { socket.destroy(); resolve() }, i)
+      })
+      socket.on('error', () => { resolve() })
+    })
+  }
+  let last: Awaited<ReturnType<typeof StreamClient.open>> | undefined
+  for (let i = 0; i < 50; i++) {
+    last = await StreamClient.open(`${gw.partnerUrl}/v1/streams/orders`, { token })
+    if (isStream(last)) break
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  t.ok(last !== undefined && isStream(last), 'the connection slot is free again')
+  if (last !== undefined && isStream(last)) last.close()
+  for (let i = 0; i < 50 && gw.ctx.streams.ofShare(shareId).length > 0; i++) await new Promise(resolve => setTimeout(resolve, 50))
+  t.equal(gw.ctx.streams.ofShare(shareId).length, 0, 'no stream of the share left registered')
 })
 
 t.test('the process keeps serving after every bad request', async t => {

@@ -146,3 +146,50 @@ t.test('every produce is audited', async t => {
   t.ok(records.some(r => r.transport === 'ws'))
   t.notMatch(JSON.stringify(records), 'SKU-1001', 'no record data in the audit')
 })
+
+t.test('a cursor resting on a transaction marker moves past it and hands over to the tap', async t => {
+  // Every partner write is a transaction: after its last record comes a commit marker,
+  // a control record no consumer sees. The cursor after that last record points at
+  // the marker. Once the tap has moved on (here: it closed when idle and restarts at
+  // the end of the topic), a reader started there must still move past the marker.
+  const g = await startTestGateway(t, { policiesDir: await policiesWithTopics({ returns: await kafka.createTopic('returns-markers', 1) }), env: { STREAMSHARE_TAP_IDLE_MS: '0' } })
+  const me = await g.share([{ product: 'returns', policy: 'own-returns', access: ['read', 'write'] }])
+  const auth = { authorization: `Bearer ${me.token}` }
+  const live = await request(`${g.partnerUrl}/v1/streams/returns?format=ndjson`, { headers: auth })
+  const lines: Array<Record<string, any>> = []
+  let buffered = ''
+  live.body.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString()
+    const parts = buffered.split('\n')
+    buffered = parts.pop() ?? ''
+    for (const line of parts) if (line !== '') lines.push(JSON.parse(line) as Record<string, any>)
+  })
+  await new Promise(resolve => setTimeout(resolve, 300))
+  const write = await request(`${g.partnerUrl}/v1/streams/returns/records`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ value: aReturn() }) })
+  t.equal(write.statusCode, 201)
+  await write.body.dump()
+  for (let i = 0; i < 100 && !lines.some(l => l.type === 'record'); i++) await new Promise(resolve => setTimeout(resolve, 50))
+  const atMarker = lines.find(l => l.type === 'record')?.cursor as string
+  t.ok(atMarker, 'the record arrived live, with its cursor')
+  live.body.destroy()
+  await new Promise(resolve => setTimeout(resolve, 500)) // the idle tap closes
+
+  const page = await request(`${g.partnerUrl}/v1/streams/returns/records?from=${encodeURIComponent(atMarker)}&wait_ms=0`, { headers: auth })
+  const body = await page.body.json() as { records: unknown[], cursor: string }
+  t.same(body.records, [], 'nothing after the record')
+  t.not(body.cursor, atMarker, 'even with wait_ms=0 the cursor moves past the marker')
+
+  const replayReaders = async (): Promise<number> => {
+    const res = await request(`${g.adminUrl}/metrics`)
+    return Number(/^streamshare_replay_readers (\d+)/m.exec(await res.body.text())?.[1] ?? NaN)
+  }
+  const resumed = await request(`${g.partnerUrl}/v1/streams/returns?format=ndjson&from=${encodeURIComponent(atMarker)}`, { headers: auth })
+  t.equal(resumed.statusCode, 200)
+  let readers = await replayReaders()
+  for (let i = 0; i < 100 && readers !== 0; i++) {
+    await new Promise(resolve => setTimeout(resolve, 100))
+    readers = await replayReaders()
+  }
+  t.equal(readers, 0, 'the resumed stream left replay for the tap without any new record')
+  resumed.body.destroy()
+})

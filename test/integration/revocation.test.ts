@@ -10,6 +10,7 @@ import { testKafka } from '../helpers/kafka.js'
 import { policiesWithTopics } from '../helpers/policies.js'
 import { startTestGateway } from '../helpers/gateway.js'
 import { isStream, StreamClient } from '../helpers/stream-client.js'
+import { isWsClient, WsClient } from '../helpers/ws-client.js'
 
 const kafka = testKafka()
 t.teardown(async () => { await kafka.close() })
@@ -137,14 +138,24 @@ t.test('a token announces its expiry 30 s ahead, then the stream ends', async t 
   t.equal((await res.body.json() as { code: string }).code, 'token_expired')
 })
 
-t.test('fail closed: a registry feed silent past its bound makes the instance unready and refuses new streams', async t => {
+t.test('fail closed: a registry feed silent past its bound ends open streams, makes the instance unready and refuses new ones', async t => {
   const c = await startTestGateway(t, { policiesDir, env: { STREAMSHARE_REGISTRY_MAX_SILENCE_MS: '1000' } })
   const { token } = await a.share(['orders'])
-  const ok = await open(c.partnerUrl, token)
-  ok.close()
+  const stream = await open(c.partnerUrl, token)
+  t.teardown(() => { stream.close() })
+  const ws = await WsClient.connect(c.partnerUrl, { token })
+  if (!isWsClient(ws)) throw new Error('refused')
+  t.teardown(() => { ws.close() })
+  ws.send({ type: 'subscribe', id: 'o', product: 'orders' })
+  await ws.waitFor(m => m.type === 'subscribed')
   // Stop this instance's registry feed (as a lost connection would): it can no longer
-  // know about revocations, so it must stop admitting streams.
+  // know about revocations, so it must stop serving.
+  const stoppedAt = Date.now()
   await c.ctx.registry.stop()
+  await stream.waitEnd(10000)
+  t.pass('the open NDJSON stream ended')
+  t.equal((await ws.closed).code, 1013, 'the WebSocket closed with 1013 (try again later)')
+  t.ok(Date.now() - stoppedAt < 5000, `within the silence bound plus a check interval (${Date.now() - stoppedAt} ms)`)
   let ready = 200
   for (let i = 0; i < 50 && ready === 200; i++) {
     const res = await request(c.adminUrl + '/readyz')
