@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { createSecureContext } from 'node:tls'
 import path from 'node:path'
+import { isIP } from 'node:net'
 
 export class ConfigError extends Error {
   readonly variable: string
@@ -105,6 +106,11 @@ export interface Config {
   httpKeepAliveTimeoutMs: number
   /** A WebSocket connection without any subscription for this long is closed. */
   wsIdleTimeoutMs: number
+  /**
+   * Proxies whose X-Forwarded-For is believed for the client IP (per-IP limits, logs):
+   * their addresses/CIDRs, or a hop count. Undefined = the socket's peer is the client.
+   */
+  trustProxy?: string[] | number
 }
 
 type Env = Record<string, string | undefined>
@@ -257,6 +263,27 @@ function tlsConfig (env: Env, cwd: string): TlsConfig | undefined {
   return clientCa === undefined ? { cert, key } : { cert, key, clientCa }
 }
 
+/**
+ * Never "trust everyone": any client could then pick its own IP with X-Forwarded-For
+ * and walk past the per-IP limits. Only named proxies, or a fixed number of hops.
+ */
+function trustProxy (env: Env, name: string): string[] | number | undefined {
+  const raw = text(env, name)
+  if (raw === undefined || /^(0|false|no|off)$/i.test(raw)) return undefined
+  if (/^\d+$/.test(raw)) return integer(env, name, 0, 1, 10)
+  const entries = raw.split(',').map(e => e.trim()).filter(e => e !== '')
+  for (const entry of entries) {
+    const [address = '', prefix, extra] = entry.split('/')
+    const family = isIP(address)
+    const maxPrefix = family === 6 ? 128 : 32
+    const prefixOk = prefix === undefined || (/^\d+$/.test(prefix) && Number(prefix) <= maxPrefix)
+    if (family === 0 || !prefixOk || extra !== undefined) {
+      throw new ConfigError(name, `must be a hop count (1-10) or a comma-separated list of proxy IP addresses or CIDR ranges, got "${entry}"`)
+    }
+  }
+  return entries
+}
+
 function redisUrl (env: Env, name: string): string | undefined {
   const raw = text(env, name)
   if (raw === undefined) return undefined
@@ -329,6 +356,8 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
   if (tls !== undefined) config.tls = tls
   const redis = redisUrl(env, 'STREAMSHARE_REDIS_URL')
   if (redis !== undefined) config.redisUrl = redis
+  const proxies = trustProxy(env, 'STREAMSHARE_TRUST_PROXY')
+  if (proxies !== undefined) config.trustProxy = proxies
   return deepFreeze(config)
 }
 

@@ -7,7 +7,7 @@ import { registerOpenApi } from './openapi.js'
 import { createServer, httpLimits } from './server.js'
 
 export async function buildAdminApp (ctx: GatewayContext): Promise<FastifyInstance> {
-  const app = createServer({ logger: ctx.logger.child({ listener: 'admin' }), limits: httpLimits(ctx.config) })
+  const app = createServer({ logger: ctx.logger.child({ listener: 'admin' }), limits: httpLimits(ctx.config), trustProxy: ctx.config.trustProxy })
   await registerOpenApi(app, {
     title: 'streamshare admin API',
     description: 'Partners, shares, tokens, policies preview, audit (CONTRACT §7). Authorization: Bearer $STREAMSHARE_ADMIN_TOKEN.',

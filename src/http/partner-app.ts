@@ -13,7 +13,7 @@ import { registerHealthRoutes } from './health-routes.js'
 import { createServer, httpLimits } from './server.js'
 
 export async function buildPartnerApp (ctx: GatewayContext): Promise<FastifyInstance> {
-  const app = createServer({ logger: ctx.logger.child({ listener: 'partner' }), tls: ctx.config.tls, limits: httpLimits(ctx.config) })
+  const app = createServer({ logger: ctx.logger.child({ listener: 'partner' }), tls: ctx.config.tls, limits: httpLimits(ctx.config), trustProxy: ctx.config.trustProxy })
   // Every authenticated partner request is also checked against the partner's allowed
   // browser origins; every 401 counts against the client's address (token guessing).
   const checkOrigin = makeOriginCheck(ctx)

@@ -193,6 +193,25 @@ t.test('pre-authentication limits per IP: failed authentications, connection att
   await withGood.body.dump()
 })
 
+t.test('behind a trusted proxy the per-IP limits key on X-Forwarded-For; from anyone else it is ignored', async t => {
+  const guess = async (g: { partnerUrl: string }, forwardedFor: string): Promise<number> => {
+    const res = await request(`${g.partnerUrl}/v1/streams/orders/records`, { headers: { authorization: 'Bearer not.a.token', 'x-forwarded-for': forwardedFor } })
+    await res.body.dump()
+    return res.statusCode
+  }
+  const proxied = await startTestGateway(t, { policiesDir, env: { STREAMSHARE_IP_AUTH_FAILURES_PER_MINUTE: '3', STREAMSHARE_TRUST_PROXY: '127.0.0.1' } })
+  const first: number[] = []
+  for (let i = 0; i < 4; i++) first.push(await guess(proxied, '203.0.113.7'))
+  t.same(first, [401, 401, 401, 429], 'the client behind the proxy is cut off')
+  t.equal(await guess(proxied, '203.0.113.8'), 401, 'another client behind the same proxy is not')
+
+  // Untrusted: a client cannot pick a fresh address per request to walk past the limit.
+  const direct = await startTestGateway(t, { policiesDir, env: { STREAMSHARE_IP_AUTH_FAILURES_PER_MINUTE: '3' } })
+  const spoofed: number[] = []
+  for (let i = 0; i < 4; i++) spoofed.push(await guess(direct, `198.51.100.${i}`))
+  t.same(spoofed, [401, 401, 401, 429], 'X-Forwarded-For from an untrusted peer changes nothing')
+})
+
 t.test('with Redis, limits hold across two instances; without, each instance enforces the full quota', async t => {
   const redisUrl = await startRedis(t)
   const a = await startTestGateway(t, { policiesDir, env: { STREAMSHARE_REDIS_URL: redisUrl } })
