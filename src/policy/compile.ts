@@ -200,8 +200,10 @@ export function compilePolicy (source: PolicySource, product: ProductContext): {
   const { root, problems: treeProblems } = buildTree(rules, source.mode)
   for (const p of treeProblems) problems.push({ at: { field: p.path }, message: p.message })
 
-  if (source.key === undefined && source.mode === 'allow' && product.keyFormat === 'json') {
-    problems.push({ at: 'policy', message: 'the product key is JSON and may carry fields this policy withholds: say key: keep, key: hash or key: drop' })
+  // Allow mode means nothing leaves unless listed: the record key leaves too, so it
+  // must be listed as well (a key often repeats a value field, or is personal data).
+  if (source.key === undefined && source.mode === 'allow' && product.keyFormat !== 'none') {
+    problems.push({ at: 'policy', message: `an allow-mode policy lists what leaves, and the record key (${product.keyFormat}) leaves too: say key: keep, key: hash or key: drop` })
   }
 
   let where: CompiledWhere | undefined

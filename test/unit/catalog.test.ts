@@ -20,7 +20,7 @@ const SCHEMA = JSON.stringify({
 })
 
 function product (name: string, extra = '', policies = 'p1:\n    fields:\n      id: keep\n'): string {
-  return `name: ${name}\ntopic: t.${name}\nowner: team\ndescription: d\nkey: string\nschema: ../schemas/s.json\n${extra}policies:\n  ${policies}`
+  return `name: ${name}\ntopic: t.${name}\nowner: team\ndescription: d\nkey: none\nschema: ../schemas/s.json\n${extra}policies:\n  ${policies}`
 }
 
 async function folder (files: Record<string, string>): Promise<string> {
@@ -104,7 +104,8 @@ const cases: Case[] = [
   { name: 'CEL result is not a boolean', files: { 'products/a.yaml': product('a', '', 'p1:\n    fields:\n      id: keep\n    where: "size(record.tags)"\n') }, expect: /^policy p1: where: must be a boolean expression, but it gives int$/, line: 11 },
   { name: 'CEL unknown record field', files: { 'products/a.yaml': product('a', '', 'p1:\n    fields:\n      id: keep\n    where: "record.emial.endsWith(\'@x.com\')"\n') }, expect: /^policy p1: where: unknown field record.emial \(not in schemas\/s.json\)$/, line: 11 },
   { name: 'CEL unknown variable', files: { 'products/a.yaml': product('a', '', 'p1:\n    fields:\n      id: keep\n    where: "user.id == \'x\'"\n') }, expect: /^policy p1: where: Unknown variable: user/, line: 11 },
-  { name: 'JSON key without a key rule in allow mode', files: { 'products/a.yaml': product('a').replace('key: string', 'key: json') }, expect: /^policy p1: the product key is JSON/, line: 8 },
+  { name: 'JSON key without a key rule in allow mode', files: { 'products/a.yaml': product('a').replace('key: none', 'key: json') }, expect: /^policy p1: an allow-mode policy lists what leaves, and the record key \(json\) leaves too/, line: 8 },
+  { name: 'string key without a key rule in allow mode', files: { 'products/a.yaml': product('a').replace('key: none', 'key: string') }, expect: /^policy p1: an allow-mode policy lists what leaves, and the record key \(string\) leaves too/, line: 8 },
   { name: 'bad key rule', files: { 'products/a.yaml': product('a', '', 'p1:\n    key: scramble\n    fields:\n      id: keep\n') }, expect: /key/, line: 9 },
   { name: 'YAML syntax error', files: { 'products/a.yaml': 'name: a\n  topic: [\n' }, expect: /./ },
   { name: 'no products', files: {}, expect: /no product files/ }

@@ -92,7 +92,7 @@ const DENY_REDACTED = ['secret', 'profile.bio', 'profile.contact.email', 'token'
 
 function compile (fields: Record<string, FieldActionSpec>, mode: 'allow' | 'deny'): CompiledPolicy {
   const r = compilePolicy(
-    { name: 'p', product: 'prop', version: 'v', mode, fields: Object.entries(fields), where: undefined, headers: [], key: undefined },
+    { name: 'p', product: 'prop', version: 'v', mode, fields: Object.entries(fields), where: undefined, headers: [], key: 'keep' },
     { schema: SCHEMA as unknown as JsonSchema, schemaFile: 'schemas/prop.json', keyFormat: 'string' }
   )
   if (!r.ok) throw new Error(JSON.stringify(r.problems))

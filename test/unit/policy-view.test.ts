@@ -87,7 +87,8 @@ function tryCompile (fields: Record<string, FieldActionSpec>, options: PolicyOpt
     fields: Object.entries(fields),
     where: options.where,
     headers: options.headers ?? [],
-    key: options.key
+    // Allow mode must name the key: fixtures keep it unless a test says otherwise.
+    key: 'key' in options ? options.key : 'keep'
   }
   return compilePolicy(source, { schema: options.schema ?? (RICH_SCHEMA as unknown as JsonSchema), schemaFile: 'schemas/rich.json', keyFormat: options.keyFormat ?? 'string' })
 }
@@ -317,7 +318,7 @@ t.test('headers: only the allow-list passes', async t => {
   t.strictSame(delivered(bind(compile({ id: 'keep' })), { id: 'x' }, 'k', { traceparent: 't' }).headers, {}, 'default: none')
 })
 
-t.test('key: keep (default), hash, drop', async t => {
+t.test('key: keep, hash, drop', async t => {
   t.equal(delivered(bind(compile({ id: 'keep' })), { id: 'x' }, 'o-1').key, 'o-1')
   t.strictSame(delivered(bind(compile({ id: 'keep' }, { key: 'keep', keyFormat: 'json' })), { id: 'x' }, { sku: 'S', wh: 'w' }).key, { sku: 'S', wh: 'w' })
   t.equal(delivered(bind(compile({ id: 'keep' }, { key: 'hash', keyFormat: 'json' })), { id: 'x' }, { wh: 'w', sku: 'S' }).key, hmac(KEY_A, '{"sku":"S","wh":"w"}'))
@@ -434,10 +435,12 @@ t.test('problems: where', async t => {
   t.strictSame(problems({ id: 'keep' }, { where: "record.id.matches('^r-[0-9]+$')" }), [])
 })
 
-t.test('problems: a JSON key in allow mode needs an explicit key: rule', async t => {
-  t.strictSame(problems({ id: 'keep' }, { keyFormat: 'json' }), ['policy: the product key is JSON and may carry fields this policy withholds: say key: keep, key: hash or key: drop'])
+t.test('problems: an allow-mode policy must name its key rule (the key leaves too)', async t => {
+  t.strictSame(problems({ id: 'keep' }, { keyFormat: 'json', key: undefined }), ['policy: an allow-mode policy lists what leaves, and the record key (json) leaves too: say key: keep, key: hash or key: drop'])
+  t.strictSame(problems({ id: 'keep' }, { keyFormat: 'string', key: undefined }), ['policy: an allow-mode policy lists what leaves, and the record key (string) leaves too: say key: keep, key: hash or key: drop'])
+  t.strictSame(problems({ id: 'keep' }, { keyFormat: 'none', key: undefined }), [], 'no key to decide about')
   t.strictSame(problems({ id: 'keep' }, { keyFormat: 'json', key: 'hash' }), [])
-  t.strictSame(problems({ id: 'drop' }, { keyFormat: 'json', mode: 'deny' }), [])
+  t.strictSame(problems({ id: 'drop' }, { keyFormat: 'json', mode: 'deny', key: undefined }), [], 'deny mode passes the key unless told')
 })
 
 // ---------------------------------------------------------------------------
