@@ -27,6 +27,8 @@ export interface ProductTapOptions {
   bounds: RingBounds
   quarantine: QuarantineWriter
   logger: Logger
+  /** The tap stopped by itself because its product went away: never reuse it. */
+  onRetired?: () => void
 }
 
 /** Approximate memory of a decoded record: raw bytes plus JS object overhead. */
@@ -130,7 +132,7 @@ export class ProductTap {
   private append (records: KafkaRecord[]): void {
     if (this.stopped) return
     const product = this.options.product()
-    if (product === undefined) return
+    if (product === undefined) { this.retire(); return }
     const now = Date.now()
     for (const record of records) {
       const next = this.positions.get(record.partition)
@@ -161,6 +163,19 @@ export class ProductTap {
       })
     }
     for (const listener of this.listeners) listener.wake()
+  }
+
+  /**
+   * The product was removed (or moved to another topic) by a policy reload. Its
+   * streams end with product_removed; the records fetched from now on are not
+   * appended, so this ring would have a hole where it claims to cover everything.
+   * The tap stops for good, and a product that comes back gets a fresh tap.
+   */
+  private retire (): void {
+    if (this.stopped) return
+    this.logger.info('product removed or moved: tap retired')
+    this.options.onRetired?.()
+    void this.stop()
   }
 
   subscribe (listener: TapListener): void { this.listeners.add(listener) }

@@ -23,6 +23,7 @@ export interface TapManagerOptions {
 }
 
 interface TapSlot {
+  instance: ProductTap
   tap: Promise<ProductTap>
   idle: NodeJS.Timeout | undefined
 }
@@ -51,11 +52,13 @@ export class TapManager {
         },
         bounds: this.options.bounds,
         quarantine: this.options.quarantine,
-        logger: this.options.logger
+        logger: this.options.logger,
+        onRetired: () => { this.forget(key, tap) }
       }, product)
-      slot = { tap: tap.start().then(() => tap), idle: undefined }
-      this.taps.set(key, slot)
-      slot.tap.catch(() => { if (this.taps.get(key) === slot) this.taps.delete(key) })
+      const created: TapSlot = { instance: tap, tap: tap.start().then(() => tap), idle: undefined }
+      slot = created
+      this.taps.set(key, created)
+      created.tap.catch(() => { this.forget(key, tap) })
     }
     if (slot.idle !== undefined) { clearTimeout(slot.idle); slot.idle = undefined }
     const tap = await slot.tap
@@ -68,14 +71,23 @@ export class TapManager {
     if (tap.subscriberCount > 0 || this.closed) return
     const key = `${tap.name}\u0000${tap.topic}`
     const slot = this.taps.get(key)
-    if (slot === undefined) return
+    // A retired tap's slot may hold its successor by now: leave that one alone.
+    if (slot === undefined || slot.instance !== tap) return
     if (slot.idle !== undefined) clearTimeout(slot.idle)
     slot.idle = setTimeout(() => {
       if (tap.subscriberCount > 0) return
-      this.taps.delete(key)
+      this.forget(key, tap)
       void tap.stop()
     }, this.options.idleMs)
     slot.idle.unref()
+  }
+
+  /** Drops `tap`'s slot (if it is still the current one for `key`). */
+  private forget (key: string, tap: ProductTap): void {
+    const slot = this.taps.get(key)
+    if (slot?.instance !== tap) return
+    if (slot.idle !== undefined) clearTimeout(slot.idle)
+    this.taps.delete(key)
   }
 
   /** Reserves a replay reader for a share; false when a limit is reached. */
