@@ -1,7 +1,10 @@
 /**
  * Log start offsets, fetched only when a stream sees offsets jump (to tell a
- * retention gap from compaction) and cached for a second, so a compacted topic —
- * where jumps are normal — costs at most one metadata request per second.
+ * retention gap from compaction). A low above the jump's start proves a gap whatever
+ * its age (log starts only grow); a low at or below it is trusted for 100 ms only:
+ * retention that deleted records after the cached fetch would otherwise pass for
+ * compaction, and the gap would go unannounced. A compacted topic, where jumps are
+ * normal, costs at most ten metadata requests per second (concurrent ones shared).
  */
 import type { KafkaCluster } from '../kafka/cluster.js'
 
@@ -9,7 +12,7 @@ export class LowWatermarks {
   private readonly cache = new Map<string, { at: number, lows: Map<number, number> }>()
   private readonly pending = new Map<string, Promise<Map<number, number>>>()
 
-  constructor (private readonly kafka: KafkaCluster, private readonly ttlMs = 1000) {}
+  constructor (private readonly kafka: KafkaCluster, private readonly ttlMs = 100) {}
 
   /**
    * The log start offset of a partition. A cached value at or below `expected` is
