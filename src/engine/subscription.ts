@@ -39,8 +39,7 @@ import type { UsageTracker } from './usage.js'
 import type { LowWatermarks } from './low-watermarks.js'
 import type { DeliveryShaper, ShareShaper } from '../quota/shaper.js'
 import type { Lease } from '../quota/connection-limiter.js'
-import type { Metrics } from '../observability/metrics.js'
-import type { Counter, Histogram } from 'prom-client'
+import type { DeliveryTally, HistogramSeries, Metrics } from '../observability/metrics.js'
 
 /** One framed message, ready to write: text for HTTP, bytes for WebSocket. */
 export type Frame = string | Buffer
@@ -152,9 +151,8 @@ export class Subscription implements OpenStream {
   /** Time owed to the share's rate quota after the last write (shaping, not dropping). */
   private shapingDelayMs = 0
   // Metric children, looked up once: the hot path only increments.
-  private readonly mDelivered: Counter.Internal
-  private readonly mBytes: Counter.Internal
-  private readonly mLatency: Histogram.Internal<'transport'>
+  private readonly tally: DeliveryTally
+  private readonly latency: HistogramSeries
   private stopped = false
   private readonly logger: Logger
   private readonly openedAt = Date.now()
@@ -180,9 +178,8 @@ export class Subscription implements OpenStream {
     this.positions = new Map(options.start)
     this.shaper = deps.shaper.of(identity.shareId)
     const labels = { share: identity.shareId, product: options.product.name, transport: options.transport }
-    this.mDelivered = deps.metrics.deliveredMessages.labels(labels)
-    this.mBytes = deps.metrics.deliveredBytes.labels(labels)
-    this.mLatency = deps.metrics.deliveryLatency.labels({ transport: options.transport })
+    this.tally = deps.metrics.deliveryTally(labels)
+    this.latency = deps.metrics.latency(options.transport)
     this.logger = deps.logger.child({ stream: this.id, share: identity.shareId, product: this.product, transport: options.transport })
   }
 
@@ -378,7 +375,7 @@ export class Subscription implements OpenStream {
       frame = format.frame(view, view.prefix + cursor + '"}', cursor)
     }
     this.write(frame)
-    this.mLatency.observe((Date.now() - entry.appendedAt) / 1000)
+    this.latency.observe((Date.now() - entry.appendedAt) / 1000)
   }
 
   private countFiltered (reason: 'filtered' | 'filter_error'): void {
@@ -432,8 +429,8 @@ export class Subscription implements OpenStream {
   private write (frame: Frame): boolean {
     this.deliveredBytes += frame.length
     this.deps.usage.delivered(this.shareId, 1, frame.length)
-    this.mDelivered.inc()
-    this.mBytes.inc(frame.length)
+    this.tally.messages++
+    this.tally.bytes += frame.length
     // Pay after sending: the debt is waited off before the next message.
     const delay = this.shaper.delay(frame.length)
     if (delay > this.shapingDelayMs) this.shapingDelayMs = delay
