@@ -23,6 +23,12 @@ export class HttpStreamSink implements StreamSink {
   private ended = false
   private closeNotified = false
   private drainWaiters: Array<() => void> = []
+  private corked = false
+  private readonly uncork = (): void => {
+    if (!this.corked) return
+    this.corked = false
+    this.res.uncork()
+  }
 
   constructor (private readonly res: ServerResponse, readonly format: HttpStreamFormat & StreamFormat, private readonly options: HttpStreamSinkOptions) {
     res.on('close', () => { this.onClosed() })
@@ -62,6 +68,13 @@ export class HttpStreamSink implements StreamSink {
 
   write (frame: Frame): boolean {
     if (this.closed) return false
+    // The frames written in one tick (a replay batch, a tap wake-up that found several
+    // records) leave in one writev instead of one send() each.
+    if (!this.corked) {
+      this.corked = true
+      this.res.cork()
+      process.nextTick(this.uncork)
+    }
     const ok = this.res.write(frame)
     if (this.res.writableLength > this.options.maxBufferedBytes) {
       // Isolation: a stalled client is cut instead of growing our memory.
@@ -85,6 +98,7 @@ export class HttpStreamSink implements StreamSink {
   /** Ends the response cleanly, optionally with a last frame (e.g. `revoked`). */
   end (lastFrame?: Frame): void {
     if (this.closed) return
+    if (this.corked) this.uncork()
     if (lastFrame !== undefined) this.res.write(lastFrame)
     this.ended = true
     this.stopHeartbeat()

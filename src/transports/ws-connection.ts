@@ -5,6 +5,7 @@
  * its share, so revocation and expiry reach it even with no subscription.
  */
 import { randomUUID } from 'node:crypto'
+import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 import { GatewayError, type FieldError } from '../errors.js'
 import type { Principal } from '../auth/tokens.js'
@@ -134,6 +135,14 @@ export class WsConnection implements OpenStream {
   private missedPongs = 0
   private readonly ping: NodeJS.Timeout
   private drainWaiters: Array<() => void> = []
+  /** The TCP socket under the WebSocket (ws keeps it as `_socket`). */
+  private readonly raw: Socket | undefined
+  private corked = false
+  private readonly uncork = (): void => {
+    if (!this.corked) return
+    this.corked = false
+    this.raw?.uncork()
+  }
   private readonly logger: Logger
 
   private idle: NodeJS.Timeout | undefined
@@ -149,8 +158,8 @@ export class WsConnection implements OpenStream {
     socket.on('close', (code) => { void this.onClosed(code) })
     socket.on('error', (err) => { this.logger.debug({ err }, 'websocket error') })
     // The raw socket's drain tells a waiting subscription it may write again.
-    const raw = (socket as unknown as { _socket?: NodeJS.EventEmitter })._socket
-    raw?.on('drain', () => { this.releaseDrainWaiters() })
+    this.raw = (socket as unknown as { _socket?: Socket })._socket
+    this.raw?.on('drain', () => { this.releaseDrainWaiters() })
     this.ping = setInterval(() => {
       // Two pings without a pong: the peer is gone.
       if (this.missedPongs >= 2) { socket.terminate(); return }
@@ -179,6 +188,13 @@ export class WsConnection implements OpenStream {
 
   send (frame: Frame): boolean {
     if (this.isClosed) return false
+    // The frames sent in one tick (several records of a wake-up, several subscriptions)
+    // leave in one writev instead of one send() each.
+    if (!this.corked && this.raw !== undefined) {
+      this.corked = true
+      this.raw.cork()
+      process.nextTick(this.uncork)
+    }
     this.socket.send(frame, { binary: false })
     if (this.socket.bufferedAmount > this.ctx.config.streamMaxBufferedBytes) {
       // Past the hard limit: this client cannot keep up; it resumes by cursor.
