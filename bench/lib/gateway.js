@@ -117,7 +117,7 @@ export async function spawnGateway (env, { log = () => {} } = {}) {
 }
 
 /** A JSON call to the admin API. */
-async function adminCall (adminUrl, adminToken, method, urlPath, body) {
+export async function adminCall (adminUrl, adminToken, method, urlPath, body) {
   const res = await request(adminUrl + urlPath, {
     method,
     headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
