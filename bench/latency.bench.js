@@ -17,10 +17,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { randomBytes } from 'node:crypto'
-import kafkajs from 'kafkajs'
 import hdr from 'hdr-histogram-js'
 import { gatewayEnv, newAdminToken, PASSTHROUGH_POLICY, preparePolicies, spawnGateway, issueShareToken } from './lib/gateway.js'
-import { benchCluster, benchTopic, cleanUp } from './lib/kafka.js'
+import { benchCluster, benchTopic, cleanUp, startReferenceConsumer } from './lib/kafka.js'
 import { openStream, SseParser } from './lib/clients.js'
 import { producePaced } from './lib/paced-producer.js'
 import { PaddedOrders } from './lib/records.js'
@@ -91,22 +90,19 @@ export async function run ({ quick, brokers, log }) {
     stream.on('error', () => {})
 
     // --- baseline: a kafkajs consumer on the same topic (empty so far: from the beginning) --
-    const kafka = new kafkajs.Kafka({ clientId: 'streamshare-bench-latency', brokers: brokers.split(','), logLevel: kafkajs.logLevel.NOTHING })
-    consumer = kafka.consumer({ groupId, sessionTimeout: 30000, heartbeatInterval: 3000, maxWaitTimeInMs: TAP_MAX_WAIT_MS, allowAutoTopicCreation: false })
-    const fetching = new Promise(resolve => { consumer.on(consumer.events.FETCH, resolve) })
-    await consumer.connect()
-    await consumer.subscribe({ topics: [topic], fromBeginning: true })
-    await consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        const now = Date.now()
-        for (const m of batch.messages) {
-          const value = JSON.parse(m.value.toString('utf8')) // parsed like the gateway client parses its envelope
-          record('kafkajs', value.order_id, Number(m.timestamp), now)
-        }
+    const reference = startReferenceConsumer({
+      brokers,
+      clientId: 'streamshare-bench-latency',
+      groupId,
+      topic,
+      maxWaitMs: TAP_MAX_WAIT_MS,
+      onMessage: (m, now) => {
+        const value = JSON.parse(m.value.toString('utf8')) // parsed like the gateway client parses its envelope
+        record('kafkajs', value.order_id, Number(m.timestamp), now)
       }
     })
-    await withTimeout(fetching, 'baseline consumer first fetch', 60_000)
+    consumer = reference.consumer
+    await reference.firstFetch
     await sleep(1000)
 
     // --- produce at ~1k/s; both sides receive the same records ---------------------------

@@ -31,10 +31,9 @@ import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import kafkajs from 'kafkajs'
 import { request } from 'undici'
 import { createPartner, gatewayEnv, newAdminToken, preparePolicies, ROOT, spawnGateway, waitReady } from './lib/gateway.js'
-import { benchCluster, benchTopic, cleanUp } from './lib/kafka.js'
+import { benchCluster, benchTopic, cleanUp, startReferenceConsumer } from './lib/kafka.js'
 import { producePaced } from './lib/paced-producer.js'
 import { readMemory } from './lib/memory-probe.js'
 import { latencySummary, machineBusy, machineCpu, procCpuSplitUs, WsLoad } from './lib/ws-load.js'
@@ -146,25 +145,21 @@ async function latencyBench (ctx) {
   const groupId = `streamshare-bench.ws-fanout.${randomBytes(6).toString('hex')}`
   groups.push(groupId)
   const ref = { counts: new Map(), count: 0 }
-  const kafka = new kafkajs.Kafka({ clientId: 'streamshare-bench-ws-fanout', brokers: brokers.split(','), logLevel: kafkajs.logLevel.NOTHING })
-  const consumer = kafka.consumer({ groupId, sessionTimeout: 30000, heartbeatInterval: 3000, maxWaitTimeInMs: TAP_MAX_WAIT_MS, allowAutoTopicCreation: false })
+  const { consumer, firstFetch } = startReferenceConsumer({
+    brokers,
+    clientId: 'streamshare-bench-ws-fanout',
+    groupId,
+    topic,
+    maxWaitMs: TAP_MAX_WAIT_MS,
+    onMessage: (m, now) => {
+      const ms = Math.max(0, now - Number(m.timestamp))
+      ref.counts.set(ms, (ref.counts.get(ms) ?? 0) + 1)
+      ref.count++
+    }
+  })
 
   try {
-    const fetching = new Promise(resolve => { consumer.on(consumer.events.FETCH, resolve) })
-    await consumer.connect()
-    await consumer.subscribe({ topics: [topic], fromBeginning: true })
-    await consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        const now = Date.now()
-        for (const m of batch.messages) {
-          const ms = Math.max(0, now - Number(m.timestamp))
-          ref.counts.set(ms, (ref.counts.get(ms) ?? 0) + 1)
-          ref.count++
-        }
-      }
-    })
-    await withTimeout(fetching, 'reference consumer first fetch', 60_000)
+    await firstFetch
 
     log(`  latency: ${records} records of ${RECORD_BYTES} B at ${rate}/s per sample, 1 vs ${clients} WebSocket clients (${workers} generator processes), ${rounds} round(s), orders/${POLICY}`)
     let seed = 300

@@ -98,3 +98,29 @@ export async function readWithKafkajs (brokers, topic, total, groups, timeoutMs 
   const cpuUs = cpu.user + cpu.system
   return { rate: total / (elapsed / 1000), elapsedMs: elapsed, firstMs, cpuUsPerRecord: cpuUs / total }
 }
+
+/**
+ * A kafkajs consumer with the tap's fetch settings reading `topic` from the beginning,
+ * without commits: the reference side of the latency benchmarks. `onMessage(message,
+ * now)` sees every record with the time its batch arrived. Returns the consumer at
+ * once (so the caller can always disconnect it) and `firstFetch`, which resolves after
+ * the consumer's first fetch (it has joined and is reading) or rejects after 60 s.
+ */
+export function startReferenceConsumer ({ brokers, clientId, groupId, topic, maxWaitMs, onMessage }) {
+  const kafka = new kafkajs.Kafka({ clientId, brokers: brokers.split(','), logLevel: kafkajs.logLevel.NOTHING })
+  const consumer = kafka.consumer({ groupId, sessionTimeout: 30000, heartbeatInterval: 3000, maxWaitTimeInMs: maxWaitMs, allowAutoTopicCreation: false })
+  const fetching = new Promise(resolve => { consumer.on(consumer.events.FETCH, resolve) })
+  const firstFetch = (async () => {
+    await consumer.connect()
+    await consumer.subscribe({ topics: [topic], fromBeginning: true })
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        const now = Date.now()
+        for (const m of batch.messages) onMessage(m, now)
+      }
+    })
+    await withTimeout(fetching, `${clientId}: first fetch`, 60_000)
+  })()
+  return { consumer, firstFetch }
+}
