@@ -11,6 +11,16 @@ import type { Logger } from '../observability/logger.js'
 
 const { Partitioners } = kafkajs
 
+/**
+ * kafkajs drops records addressed to a partition its metadata does not know yet (one
+ * just added to the topic) without an error: never let that pass silently.
+ */
+function assertAllPartitionsWritten (topic: string, records: ReadonlyArray<{ partition?: number }>, result: ReadonlyArray<{ partition: number }>): void {
+  const written = new Set(result.map(r => r.partition))
+  const lost = records.find(r => r.partition !== undefined && !written.has(r.partition))
+  if (lost !== undefined) throw new Error(`partition ${String(lost.partition)} of ${topic} is not known to the producer yet; nothing was written to it`)
+}
+
 export class KafkaCluster {
   readonly client: KafkaClient
   private readonly logger: Logger
@@ -146,11 +156,7 @@ export class KafkaCluster {
         ...(r.timestamp === undefined ? {} : { timestamp: String(r.timestamp) })
       }))
     }), this.produceTimeoutMs, `produce to ${topic}`)
-    // kafkajs drops records addressed to a partition its metadata does not know yet
-    // (one just added to the topic) without an error: never let that pass silently.
-    const written = new Set(result.map(r => r.partition))
-    const lost = records.filter(r => r.partition !== undefined && !written.has(r.partition))
-    if (lost.length > 0) throw new Error(`partition ${String(lost[0]?.partition)} of ${topic} is not known to the producer yet; nothing was written to it`)
+    assertAllPartitionsWritten(topic, records, result)
     // One base offset per partition touched; records of one partition get consecutive offsets.
     return result.map(r => ({ partition: r.partition, offset: Number(r.baseOffset) }))
   }
@@ -200,6 +206,9 @@ export class KafkaCluster {
     let result
     try {
       result = await withTimeout(tx.send({ topic, acks: -1, messages: placed }), this.produceTimeoutMs, `produce to ${topic}`)
+      // Before the commit: a record kafkajs dropped must abort the whole transaction,
+      // or the others would become visible while the caller hears "nothing written".
+      assertAllPartitionsWritten(topic, placed, result)
     } catch (err) {
       // Not committed, so nothing becomes visible: the transaction is aborted, or
       // fenced and aborted by the coordinator when the producer is replaced.
@@ -222,8 +231,7 @@ export class KafkaCluster {
     }
     const next = new Map(result.map(r => [r.partition, Number(r.baseOffset)]))
     return placed.map(m => {
-      const offset = next.get(m.partition)
-      if (offset === undefined) throw new Error(`partition ${m.partition} of ${topic} was not written`)
+      const offset = next.get(m.partition) as number // every partition was written (checked above)
       next.set(m.partition, offset + 1)
       return { partition: m.partition, offset }
     })
