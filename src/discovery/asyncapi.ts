@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto'
 import type { Access } from '../auth/tokens.js'
 import type { Catalog, PolicyDefinition, Product } from '../catalog/types.js'
 import { canonicalJson } from '../policy/canonical-json.js'
-import { deriveOutputSchema } from '../policy/output-schema.js'
+import { deriveOutputSchema, partnerText } from '../policy/output-schema.js'
 import { isSchemaObject, type SchemaObject } from '../policy/json-schema.js'
 
 /** One product of the share (a `ShareGrant`). */
@@ -78,43 +78,8 @@ function ref (...segments: string[]): { $ref: string } {
   return { $ref: pointer(...segments) }
 }
 
-function escapeRegExp (s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
-}
-
 /** Keywords whose values are data (instances), not schemas: never walked for names. */
 const DATA_KEYWORDS = new Set(['enum', 'const', 'default', 'examples', 'example'])
-
-/** Every property name a JSON Schema declares, at any depth. */
-function propertyNames (schema: unknown, out: Set<string> = new Set(), seen: Set<object> = new Set()): Set<string> {
-  if (schema === null || typeof schema !== 'object' || seen.has(schema)) return out
-  seen.add(schema)
-  if (Array.isArray(schema)) {
-    for (const item of schema) propertyNames(item, out, seen)
-    return out
-  }
-  for (const [k, v] of Object.entries(schema as Record<string, unknown>)) {
-    if (DATA_KEYWORDS.has(k)) continue
-    if (k === 'properties' && isSchemaObject(v)) for (const name of Object.keys(v)) out.add(name)
-    if (k === 'required' && Array.isArray(v)) for (const name of v) if (typeof name === 'string') out.add(name)
-    propertyNames(v, out, seen)
-  }
-  return out
-}
-
-/** Matches any of `names` as a word, in any case; undefined when there is none. */
-function mentionsOf (names: Iterable<string>): RegExp | undefined {
-  const list = [...names]
-  if (list.length === 0) return undefined
-  return new RegExp(`(?<![A-Za-z0-9_])(?:${list.map(escapeRegExp).join('|')})(?![A-Za-z0-9_])`, 'i')
-}
-
-/** Catalog text, or undefined when it names a withheld field. */
-function safeText (text: string | undefined, withheld: RegExp | undefined): string | undefined {
-  if (text === undefined || text.trim() === '') return undefined
-  if (withheld !== undefined && withheld.test(text)) return undefined
-  return text.trim()
-}
 
 /** Schema keywords holding one subschema / a map of subschemas / a list of subschemas. */
 const ONE_SCHEMA = ['additionalProperties', 'additionalItems', 'contains', 'propertyNames', 'not', 'if', 'then', 'else']
@@ -432,11 +397,10 @@ export function buildAsyncApi (input: AsyncApiInput): AsyncApiDocument {
   for (const g of grants) {
     const p = g.product.name
     const outputSchema = g.policy.compiled.outputSchema
-    const delivered = propertyNames(outputSchema)
-    const withheld = mentionsOf([...propertyNames(g.product.schema)].filter(n => !delivered.has(n)))
+    const withheld = g.policy.compiled.withheldMentions
     const access = [g.read ? 'read' : undefined, g.write ? 'write' : undefined].filter(a => a !== undefined).join('+')
-    const productText = safeText(g.product.description, withheld)
-    const policyText = safeText(g.policy.description, withheld)
+    const productText = partnerText(g.product.description, withheld)
+    const policyText = partnerText(g.policy.description, withheld)
     productLines.push(`- \`${p}\` (${access}) through policy \`${g.policy.name}\` (version \`${g.policy.version}\`)` +
       (productText === undefined ? '' : `: ${productText}`) + (policyText === undefined ? '' : ` Policy: ${policyText}`))
 

@@ -13,6 +13,7 @@ import { authorizeShare, productUnknown } from '../registry/access.js'
 import { shareStatus, type Share, type ShareGrant } from '../registry/types.js'
 import { buildAsyncApi } from './asyncapi.js'
 import { problemResponses } from '../http/openapi.js'
+import { partnerText } from '../policy/output-schema.js'
 
 interface CatalogEntry {
   name: string
@@ -91,7 +92,7 @@ export function registerDiscoveryRoutes (app: FastifyInstance, ctx: GatewayConte
     if (product === undefined || policy === undefined) return undefined
     const out: CatalogEntry = {
       name: product.name,
-      description: product.description,
+      description: partnerText(product.description, policy.compiled.withheldMentions) ?? '',
       owner: product.owner,
       key: policy.keyAction === 'drop' ? 'none' : policy.keyAction === 'hash' ? 'string' : product.keyFormat,
       access: grant.access,

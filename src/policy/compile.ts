@@ -14,7 +14,7 @@ import { createSecretKey } from 'node:crypto'
 import { WITHHELD, actionContext, generalizeValue, hashValue, keepAny, keepScalar, maskValue, truncateValue, type ActionContext, type ValueTransform } from './actions.js'
 import { checkRulesAgainstSchema } from './check.js'
 import { SchemaNavigator, type JsonSchema } from './json-schema.js'
-import { deriveOutputSchema } from './output-schema.js'
+import { deriveOutputSchema, withheldMentions } from './output-schema.js'
 import { buildTree, findOverlaps, parseRules, type TreeLevel } from './path-tree.js'
 import { CelPartner, compileWhere, type CompiledWhere } from './where.js'
 import type { CompiledPolicy, KeyAction, PolicyBinding, PolicyInput, PolicyOutcome, PolicyView } from './types.js'
@@ -270,6 +270,7 @@ export function compilePolicy (source: PolicySource, product: ProductContext): {
     mode: source.mode,
     version: source.version,
     outputSchema,
+    withheldMentions: withheldMentions(product.schema, outputSchema),
     headers: headerNames,
     keyAction,
     hasFilter: filter !== undefined,

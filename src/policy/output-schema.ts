@@ -314,12 +314,27 @@ export function deriveOutputSchema (productSchema: JsonSchema, policy: OutputSch
     // The root passes only as an object in allow mode (a tombstone's null is an envelope matter).
     out.type = 'object'
   }
-  const present = outputPropertyNames(out)
+  scrub(out, withheldMentions(productSchema, out))
+  return out
+}
+
+/**
+ * Matches (as a word, in any case) any property name of the product schema that the
+ * output schema does not deliver; undefined when nothing is withheld. Texts shown to
+ * a partner (catalog, AsyncAPI, schema descriptions) must not match it.
+ */
+export function withheldMentions (productSchema: JsonSchema, outputSchema: SchemaObject): RegExp | undefined {
+  const present = outputPropertyNames(outputSchema)
   const withheld = [...allPropertyNames(productSchema)].filter(n => !present.has(n))
-  const mentions = withheld.length === 0
+  return withheld.length === 0
     ? undefined
     : new RegExp(`(?<![A-Za-z0-9_])(?:${withheld.map(escapeRegExp).join('|')})(?![A-Za-z0-9_])`, 'i')
-  scrub(out, mentions)
-  return out
+}
+
+/** A catalog text for a partner, or undefined when it is empty or names a withheld field. */
+export function partnerText (text: string | undefined, withheld: RegExp | undefined): string | undefined {
+  if (text === undefined || text.trim() === '') return undefined
+  if (withheld !== undefined && withheld.test(text)) return undefined
+  return text.trim()
 }
 

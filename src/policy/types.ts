@@ -49,6 +49,8 @@ export interface CompiledPolicy {
   readonly version: string
   /** JSON Schema (2020-12) of the `value` a partner receives under this policy. */
   readonly outputSchema: SchemaObject
+  /** Withheld property names as a word (see withheldMentions); undefined: none. */
+  readonly withheldMentions: RegExp | undefined
   /** Kafka headers that pass (the allow-list). */
   readonly headers: readonly string[]
   readonly keyAction: KeyAction

@@ -5,6 +5,8 @@
  */
 import t, { type Test } from 'tap'
 import { request } from 'undici'
+import { readFile, writeFile } from 'node:fs/promises'
+import path from 'node:path'
 import { Ajv } from 'ajv'
 import addFormatsModule from 'ajv-formats'
 import specs from '@asyncapi/specs'
@@ -54,6 +56,22 @@ t.test('GET /v1/catalog and /v1/catalog/{product}: output schemas, access, polic
   const outside = await get('/v1/catalog/shipments')
   t.equal(outside.status, 404)
   t.equal(outside.body.code, 'product_unknown')
+})
+
+t.test('a product description that names a withheld field is left out of the catalog and AsyncAPI', async t => {
+  const dir = await policiesWithTopics({ orders: ordersTopic, returns: returnsTopic })
+  const file = path.join(dir, 'products', 'orders.yaml')
+  const yaml = await readFile(file, 'utf8')
+  await writeFile(file, yaml.replace(/^description: .*$/m, 'description: Confirmed orders with the customer email and payment details.'))
+  const g = await startTestGateway(t, { policiesDir: dir })
+  const { token } = await g.share(['orders'])
+  const res = await request(g.partnerUrl + '/v1/catalog/orders', { headers: { authorization: `Bearer ${token}` } })
+  const text = await res.body.text()
+  t.equal(res.statusCode, 200)
+  t.equal(JSON.parse(text).description, '', 'the description is withheld')
+  assertNoWithheld(t, text, 'catalog')
+  const asyncapi = await request(g.partnerUrl + '/v1/asyncapi.json', { headers: { authorization: `Bearer ${token}` } })
+  assertNoWithheld(t, await asyncapi.body.text(), 'AsyncAPI')
 })
 
 t.test('GET /v1/share: status, expiry, quota and live usage', async t => {
