@@ -108,9 +108,9 @@ export interface Config {
   wsIdleTimeoutMs: number
   /**
    * Proxies whose X-Forwarded-For is believed for the client IP (per-IP limits, logs):
-   * their addresses/CIDRs, or a hop count. Undefined = the socket's peer is the client.
+   * their addresses/CIDRs. Undefined = the socket's peer is the client.
    */
-  trustProxy?: string[] | number
+  trustProxy?: string[]
 }
 
 type Env = Record<string, string | undefined>
@@ -264,13 +264,14 @@ function tlsConfig (env: Env, cwd: string): TlsConfig | undefined {
 }
 
 /**
- * Never "trust everyone": any client could then pick its own IP with X-Forwarded-For
- * and walk past the per-IP limits. Only named proxies, or a fixed number of hops.
+ * Only named proxies. Never "trust everyone", nor a hop count (which trusts whatever
+ * peer is nearest): a client reaching the listener directly could then pick its own
+ * IP with X-Forwarded-For and walk past the per-IP limits (fastify refuses hop counts
+ * for the same reason).
  */
-function trustProxy (env: Env, name: string): string[] | number | undefined {
+function trustProxy (env: Env, name: string): string[] | undefined {
   const raw = text(env, name)
-  if (raw === undefined || /^(0|false|no|off)$/i.test(raw)) return undefined
-  if (/^\d+$/.test(raw)) return integer(env, name, 0, 1, 10)
+  if (raw === undefined || /^(false|no|off)$/i.test(raw)) return undefined
   const entries = raw.split(',').map(e => e.trim()).filter(e => e !== '')
   for (const entry of entries) {
     const [address = '', prefix, extra] = entry.split('/')
@@ -278,7 +279,7 @@ function trustProxy (env: Env, name: string): string[] | number | undefined {
     const maxPrefix = family === 6 ? 128 : 32
     const prefixOk = prefix === undefined || (/^\d+$/.test(prefix) && Number(prefix) <= maxPrefix)
     if (family === 0 || !prefixOk || extra !== undefined) {
-      throw new ConfigError(name, `must be a hop count (1-10) or a comma-separated list of proxy IP addresses or CIDR ranges, got "${entry}"`)
+      throw new ConfigError(name, `must be a comma-separated list of proxy IP addresses or CIDR ranges, got "${entry}"`)
     }
   }
   return entries

@@ -32,12 +32,7 @@ export interface ServerOptions {
   bodyLimit?: number
   limits?: HttpLimits
   /** Proxies whose X-Forwarded-For names the client (request.ip); see STREAMSHARE_TRUST_PROXY. */
-  trustProxy?: string[] | number | undefined
-}
-
-/** A hop count trusts that many proxies nearest to us, whatever their addresses. */
-function trustProxyOption (trust: string[] | number): string[] | ((address: string, hop: number) => boolean) {
-  return typeof trust === 'number' ? (_address, hop) => hop < trust : trust
+  trustProxy?: string[] | undefined
 }
 
 export function createServer (options: ServerOptions): FastifyInstance {
@@ -58,7 +53,7 @@ export function createServer (options: ServerOptions): FastifyInstance {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: false },
-    ...(options.trustProxy === undefined ? {} : { trustProxy: trustProxyOption(options.trustProxy) })
+    ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy })
   }
   const tls = options.tls
   // An HTTPS/1.1 server has the shape of the HTTP one; fastify's types only split them.
