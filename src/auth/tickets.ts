@@ -14,7 +14,6 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { GatewayError } from '../errors.js'
 import type { Principal } from './tokens.js'
 
-export const TICKET_TTL_MS = 30_000
 const MAX_TICKET_LENGTH = 4096
 
 interface TicketPayload {
@@ -38,7 +37,7 @@ export type TicketUseStore = (tid: string, expiresAt: number) => Promise<boolean
 export class TicketService {
   private readonly used = new Map<string, number>()
 
-  constructor (private readonly key: Buffer, private readonly ttlMs = TICKET_TTL_MS, private readonly sharedUse?: TicketUseStore) {}
+  constructor (private readonly key: Buffer, private readonly ttlMs: number, private readonly sharedUse?: TicketUseStore) {}
 
   private mac (payload: string): Buffer {
     return createHmac('sha256', this.key).update(payload).digest()

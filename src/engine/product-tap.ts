@@ -49,7 +49,6 @@ export class ProductTap {
   private partitionWatch: NodeJS.Timeout | undefined
   private reopening: Promise<void> | undefined
   /** Records the schema check withheld (per instance, since start). */
-  invalid = 0
 
   constructor (private readonly options: ProductTapOptions, product: Product) {
     this.name = product.name
@@ -144,7 +143,6 @@ export class ProductTap {
       if (decoded.ok) status = { ok: true }
       else {
         status = { ok: false, reason: decoded.reason, detail: decoded.detail }
-        this.invalid++
         this.options.quarantine.add(product.name, record, { reason: decoded.reason, detail: decoded.detail })
         this.logger.warn({ partition: record.partition, offset: record.offset, reason: decoded.reason, detail: decoded.detail }, 'record withheld and quarantined')
       }

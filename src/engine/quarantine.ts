@@ -7,7 +7,7 @@
 import type { KafkaCluster } from '../kafka/cluster.js'
 import type { KafkaRecord } from '../kafka/types.js'
 import type { Logger } from '../observability/logger.js'
-import { headerText } from './record-decoder.js'
+import { recordHeaders } from './record-decoder.js'
 import { BackgroundWriter } from '../kafka/background-writer.js'
 import type { Metrics } from '../observability/metrics.js'
 
@@ -24,7 +24,6 @@ export interface QuarantineReason { reason: string, detail: string }
 export class QuarantineWriter {
   private readonly background: BackgroundWriter
   /** Records copied since start (for metrics and tests). */
-  count = 0
 
   constructor (private readonly kafka: KafkaCluster, logger: Logger, private readonly instanceId: string, private readonly metrics?: Metrics, readonly topic = QUARANTINE_TOPIC) {
     this.background = new BackgroundWriter(kafka, topic, logger.child({ component: 'quarantine' }), 200)
@@ -35,12 +34,7 @@ export class QuarantineWriter {
   }
 
   add (product: string, record: KafkaRecord, why: QuarantineReason): void {
-    const headers: Record<string, string> = {}
-    for (const [name, value] of Object.entries(record.headers)) {
-      const text = headerText(value)
-      if (text !== undefined) headers[name] = text
-    }
-    this.count++
+    const headers = recordHeaders(record.headers)
     this.metrics?.quarantinedRecords.inc({ product, reason: why.reason })
     this.background.add({
       key: `${record.topic}/${record.partition}/${record.offset}`,

@@ -44,3 +44,13 @@ export function headerText (value: HeaderValue): string | undefined {
   if (Array.isArray(value)) return value.length === 0 ? undefined : headerText(value[value.length - 1])
   return Buffer.isBuffer(value) ? value.toString('utf8') : value
 }
+
+/** Header values as strings, in a null-prototype object (a header named __proto__ is data). */
+export function recordHeaders (raw: Record<string, HeaderValue>): Record<string, string> {
+  const headers: Record<string, string> = Object.create(null) as Record<string, string>
+  for (const name in raw) {
+    const text = headerText(raw[name])
+    if (text !== undefined) headers[name] = text
+  }
+  return headers
+}

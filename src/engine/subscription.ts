@@ -28,7 +28,7 @@ import type { Logger } from '../observability/logger.js'
 import type { AuditLog } from '../observability/audit.js'
 import { cursorPayload, type CursorCodec } from './cursor.js'
 import { ACCESS_END_REASONS, type GapMessage, type StreamEndReason, type StreamMessage } from './messages.js'
-import { decodeRecord, headerText } from './record-decoder.js'
+import { decodeRecord, recordHeaders } from './record-decoder.js'
 import type { ActiveView, ShareViewResolver } from './share-view.js'
 import type { OpenStream, StreamRegistry } from './stream-registry.js'
 import type { RingEntry } from './tap-ring.js'
@@ -118,16 +118,6 @@ export interface SubscriptionOptions {
 type CachedView =
   | { deliver: false, reason: 'filtered' | 'filter_error' }
   | { deliver: true, type: 'record' | 'skipped', prefix: string, alignedCursor: string | undefined, frames: Map<string, Frame> | undefined }
-
-/** Header values as strings, in a null-prototype object (a header named __proto__ is data). */
-export function recordHeaders (raw: Record<string, HeaderValue>): Record<string, string> {
-  const headers: Record<string, string> = Object.create(null) as Record<string, string>
-  for (const name in raw) {
-    const text = headerText(raw[name])
-    if (text !== undefined) headers[name] = text
-  }
-  return headers
-}
 
 /** The JSON of a message up to its cursor value: `…,"cursor":"` (the cursor and `"}` follow). */
 function jsonPrefix (message: Record<string, unknown>): string {
@@ -386,14 +376,18 @@ export class Subscription implements OpenStream {
   }
 
   private countFiltered (reason: 'filtered' | 'filter_error'): void {
-    if (reason === 'filtered') this.filtered++
-    else this.filterErrors++
-    this.deps.metrics.filteredRecords.inc({ share: this.shareId, product: this.product, outcome: reason === 'filtered' ? 'filtered' : 'error' })
+    if (reason === 'filtered') {
+      this.filtered++
+      this.tally.filtered++
+    } else {
+      this.filterErrors++
+      this.tally.filterErrors++
+    }
   }
 
   private countSkipped (): void {
     this.skipped++
-    this.deps.metrics.skippedRecords.inc({ share: this.shareId, product: this.product })
+    this.tally.skipped++
   }
 
   /** A record's view for this subscription's share binding: computed once, cached on the entry. */

@@ -53,9 +53,6 @@ export class TapRing {
   }
 
   get firstSeq (): number { return this.nextSeq - this.size }
-  get endSeq (): number { return this.nextSeq }
-  get length (): number { return this.size }
-  get byteSize (): number { return this.bytes }
 
   /** The ring holds every record of `partition` from this offset on (see `cover`). */
   coversFrom (partition: number): number | undefined { return this.coveredFrom.get(partition) }

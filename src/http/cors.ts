@@ -13,11 +13,15 @@ import type { GatewayContext } from '../gateway-context.js'
 const ALLOWED_HEADERS = 'authorization, content-type, last-event-id'
 const EXPOSED_HEADERS = 'retry-after, ratelimit-limit, ratelimit-remaining, ratelimit-reset, x-request-id'
 
-function originAllowedForPartner (ctx: GatewayContext, request: FastifyRequest, origin: string): boolean {
+/** The partner of the request's (authenticated) share, if any. */
+function partnerOf (ctx: GatewayContext, request: FastifyRequest): { allowed_origins: readonly string[] } | undefined {
   const shareId = request.principal?.shareId
   const share = shareId === undefined ? undefined : ctx.registry.share(shareId)
-  const partner = share === undefined ? undefined : ctx.registry.partner(share.partner)
-  return partner?.allowed_origins.includes(origin) === true
+  return share === undefined ? undefined : ctx.registry.partner(share.partner)
+}
+
+function originAllowedForPartner (ctx: GatewayContext, request: FastifyRequest, origin: string): boolean {
+  return partnerOf(ctx, request)?.allowed_origins.includes(origin) === true
 }
 
 /** CORS response headers for this request (empty unless its partner allows the Origin). */
@@ -34,10 +38,8 @@ export function corsHeaders (ctx: GatewayContext, request: FastifyRequest): Reco
 export function makeOriginCheck (ctx: GatewayContext) {
   return async function checkPartnerOrigin (request: FastifyRequest): Promise<void> {
     const origin = request.headers.origin
-    const shareId = request.principal?.shareId
-    if (origin === undefined || shareId === undefined) return
-    const share = ctx.registry.share(shareId)
-    const partner = share === undefined ? undefined : ctx.registry.partner(share.partner)
+    if (origin === undefined) return
+    const partner = partnerOf(ctx, request)
     if (partner === undefined || partner.allowed_origins.length === 0) return
     if (!partner.allowed_origins.includes(origin)) throw new GatewayError('origin_forbidden', 'this origin is not allowed for this partner')
   }

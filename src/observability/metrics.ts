@@ -5,10 +5,11 @@
  * cursor, a client address, a token id or record data.
  *
  * Hot paths hold label children (looked up once per stream) and only increment.
- * The per-delivery ones do not even call prom-client: a prom-client child hashes its
+ * The per-record ones do not even call prom-client: a prom-client child hashes its
  * label set on every inc/observe (about 1 µs each, three per delivery — a quarter of
- * the fan-out path), so deliveries are tallied in plain numbers shared by every
- * stream of a label set and handed to prom-client when Prometheus scrapes.
+ * the fan-out path), so deliveries, filtered and skipped records are tallied in plain
+ * numbers shared by every stream of a label set and handed to prom-client when
+ * Prometheus scrapes.
  * Gauges of the current state (open streams, lag, replay readers) are computed when
  * Prometheus scrapes, from the registries that already hold that state.
  */
@@ -16,8 +17,11 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
 import type { StreamRegistry } from '../engine/stream-registry.js'
 import type { TapManager } from '../engine/tap-manager.js'
 
-/** Delivered messages and bytes of one (share, product, transport), not yet scraped. */
-export interface DeliveryTally { messages: number, bytes: number }
+/**
+ * Per-record counts of one (share, product, transport), not yet scraped: delivered
+ * messages and bytes, records a `where` filtered out or failed on, schema-skipped ones.
+ */
+export interface DeliveryTally { messages: number, bytes: number, filtered: number, filterErrors: number, skipped: number }
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] as const
 
@@ -92,8 +96,8 @@ export class Metrics {
     const flushTallies = (): void => { this.flushTallies() }
     this.deliveredMessages = new Counter({ name: 'streamshare_delivered_messages_total', help: 'Messages written to partner clients', labelNames: ['share', 'product', 'transport'], registers, collect: flushTallies })
     this.deliveredBytes = new Counter({ name: 'streamshare_delivered_bytes_total', help: 'Bytes written to partner clients', labelNames: ['share', 'product', 'transport'], registers, collect: flushTallies })
-    this.filteredRecords = new Counter({ name: 'streamshare_filtered_records_total', help: 'Records a policy did not deliver (where false, or where failed)', labelNames: ['share', 'product', 'outcome'], registers })
-    this.skippedRecords = new Counter({ name: 'streamshare_skipped_records_total', help: 'Schema-invalid records announced as skipped to a share', labelNames: ['share', 'product'], registers })
+    this.filteredRecords = new Counter({ name: 'streamshare_filtered_records_total', help: 'Records a policy did not deliver (where false, or where failed)', labelNames: ['share', 'product', 'outcome'], registers, collect: flushTallies })
+    this.skippedRecords = new Counter({ name: 'streamshare_skipped_records_total', help: 'Schema-invalid records announced as skipped to a share', labelNames: ['share', 'product'], registers, collect: flushTallies })
     this.quarantinedRecords = new Counter({ name: 'streamshare_quarantined_records_total', help: 'Records withheld by the schema check and copied to the quarantine topic', labelNames: ['product', 'reason'], registers })
     this.producedRecords = new Counter({ name: 'streamshare_produced_records_total', help: 'Records written by partners', labelNames: ['share', 'product'], registers })
     this.throttledSeconds = new Counter({ name: 'streamshare_quota_throttled_seconds_total', help: 'Time delivery waited for the share\'s messages/bytes per second quota', labelNames: ['share'], registers })
@@ -106,7 +110,7 @@ export class Metrics {
   deliveryTally (labels: { share: string, product: string, transport: string }): DeliveryTally {
     const key = `${labels.share}\u0000${labels.product}\u0000${labels.transport}`
     let entry = this.tallies.get(key)
-    if (entry === undefined) this.tallies.set(key, entry = { labels: { ...labels }, tally: { messages: 0, bytes: 0 } })
+    if (entry === undefined) this.tallies.set(key, entry = { labels: { ...labels }, tally: { messages: 0, bytes: 0, filtered: 0, filterErrors: 0, skipped: 0 } })
     return entry.tally
   }
 
@@ -117,6 +121,10 @@ export class Metrics {
     for (const { labels, tally } of this.tallies.values()) {
       if (tally.messages > 0) { this.deliveredMessages.inc(labels, tally.messages); tally.messages = 0 }
       if (tally.bytes > 0) { this.deliveredBytes.inc(labels, tally.bytes); tally.bytes = 0 }
+      const { share, product } = labels
+      if (tally.filtered > 0) { this.filteredRecords.inc({ share, product, outcome: 'filtered' }, tally.filtered); tally.filtered = 0 }
+      if (tally.filterErrors > 0) { this.filteredRecords.inc({ share, product, outcome: 'error' }, tally.filterErrors); tally.filterErrors = 0 }
+      if (tally.skipped > 0) { this.skippedRecords.inc({ share, product }, tally.skipped); tally.skipped = 0 }
     }
   }
 

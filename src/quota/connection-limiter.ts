@@ -96,7 +96,6 @@ export class ConnectionLimiter {
   }
 
   /** Open connections of a share on this instance. */
-  localCount (shareId: string): number { return this.local.get(shareId)?.size ?? 0 }
 
   close (): void {
     if (this.timer !== undefined) clearInterval(this.timer)

@@ -7,6 +7,7 @@
 import type { ServerResponse } from 'node:http'
 import type { Frame, StreamFormat, StreamSink } from '../engine/subscription.js'
 import type { HttpStreamFormat } from './wire-format.js'
+import { TickCork } from './tick-cork.js'
 
 export interface HttpStreamSinkOptions {
   heartbeatMs: number
@@ -14,8 +15,6 @@ export interface HttpStreamSinkOptions {
   maxBufferedBytes: number
   /** Called once when the response is finished or the client went away. */
   onClose: () => void
-  /** Called when the socket drained (the subscription may write again). */
-  onDrain?: () => void
 }
 
 export class HttpStreamSink implements StreamSink {
@@ -23,21 +22,14 @@ export class HttpStreamSink implements StreamSink {
   private ended = false
   private closeNotified = false
   private drainWaiters: Array<() => void> = []
-  private corked = false
-  private readonly uncork = (): void => {
-    if (!this.corked) return
-    this.corked = false
-    this.res.uncork()
-  }
+  private readonly cork: TickCork
 
   constructor (private readonly res: ServerResponse, readonly format: HttpStreamFormat & StreamFormat, private readonly options: HttpStreamSinkOptions) {
+    this.cork = new TickCork(res)
     res.on('close', () => { this.onClosed() })
     // A client that left while the subscription was opening: 'close' has fired already.
     if (res.destroyed || res.socket === null || res.socket.destroyed) process.nextTick(() => { this.onClosed() })
-    res.on('drain', () => {
-      this.releaseWaiters()
-      this.options.onDrain?.()
-    })
+    res.on('drain', () => { this.releaseWaiters() })
   }
 
   /** Sends the status line and headers, then the format's preamble. */
@@ -68,13 +60,7 @@ export class HttpStreamSink implements StreamSink {
 
   write (frame: Frame): boolean {
     if (this.closed) return false
-    // The frames written in one tick (a replay batch, a tap wake-up that found several
-    // records) leave in one writev instead of one send() each.
-    if (!this.corked) {
-      this.corked = true
-      this.res.cork()
-      process.nextTick(this.uncork)
-    }
+    this.cork.hold()
     const ok = this.res.write(frame)
     if (this.res.writableLength > this.options.maxBufferedBytes) {
       // Isolation: a stalled client is cut instead of growing our memory.
@@ -98,7 +84,7 @@ export class HttpStreamSink implements StreamSink {
   /** Ends the response cleanly, optionally with a last frame (e.g. `revoked`). */
   end (lastFrame?: Frame): void {
     if (this.closed) return
-    if (this.corked) this.uncork()
+    this.cork.flush()
     if (lastFrame !== undefined) this.res.write(lastFrame)
     this.ended = true
     this.stopHeartbeat()

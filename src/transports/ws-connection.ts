@@ -17,6 +17,7 @@ import { MAX_CURSOR_LENGTH } from '../engine/cursor.js'
 import { authorizeProduct } from '../registry/access.js'
 import type { Logger } from '../observability/logger.js'
 import { openSubscription } from './open-subscription.js'
+import { TickCork } from './tick-cork.js'
 import type { Lease } from '../quota/connection-limiter.js'
 
 export const WS_SUBPROTOCOL = 'streamshare.v1'
@@ -135,14 +136,8 @@ export class WsConnection implements OpenStream {
   private missedPongs = 0
   private readonly ping: NodeJS.Timeout
   private drainWaiters: Array<() => void> = []
-  /** The TCP socket under the WebSocket (ws keeps it as `_socket`). */
-  private readonly raw: Socket | undefined
-  private corked = false
-  private readonly uncork = (): void => {
-    if (!this.corked) return
-    this.corked = false
-    this.raw?.uncork()
-  }
+  /** Corks the TCP socket under the WebSocket (ws keeps it as `_socket`). */
+  private readonly cork: TickCork | undefined
   private readonly logger: Logger
 
   private idle: NodeJS.Timeout | undefined
@@ -158,8 +153,9 @@ export class WsConnection implements OpenStream {
     socket.on('close', (code) => { void this.onClosed(code) })
     socket.on('error', (err) => { this.logger.debug({ err }, 'websocket error') })
     // The raw socket's drain tells a waiting subscription it may write again.
-    this.raw = (socket as unknown as { _socket?: Socket })._socket
-    this.raw?.on('drain', () => { this.releaseDrainWaiters() })
+    const raw = (socket as unknown as { _socket?: Socket })._socket
+    raw?.on('drain', () => { this.releaseDrainWaiters() })
+    this.cork = raw === undefined ? undefined : new TickCork(raw)
     this.ping = setInterval(() => {
       // Two pings without a pong: the peer is gone.
       if (this.missedPongs >= 2) { socket.terminate(); return }
@@ -188,13 +184,7 @@ export class WsConnection implements OpenStream {
 
   send (frame: Frame): boolean {
     if (this.isClosed) return false
-    // The frames sent in one tick (several records of a wake-up, several subscriptions)
-    // leave in one writev instead of one send() each.
-    if (!this.corked && this.raw !== undefined) {
-      this.corked = true
-      this.raw.cork()
-      process.nextTick(this.uncork)
-    }
+    this.cork?.hold()
     this.socket.send(frame, { binary: false })
     if (this.socket.bufferedAmount > this.ctx.config.streamMaxBufferedBytes) {
       // Past the hard limit: this client cannot keep up; it resumes by cursor.

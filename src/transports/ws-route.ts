@@ -12,12 +12,6 @@ import { WsConnection, WS_SUBPROTOCOL } from './ws-connection.js'
 import type { Lease } from '../quota/connection-limiter.js'
 import { problemResponses } from '../http/openapi.js'
 
-/** Throws origin_forbidden when a browser Origin is outside the partner's allowed origins. */
-export function checkOrigin (origin: string | undefined, allowed: readonly string[]): void {
-  if (origin === undefined || allowed.length === 0) return
-  if (!allowed.includes(origin)) throw new GatewayError('origin_forbidden', 'this origin is not allowed for this partner')
-}
-
 export async function registerWebSocketRoutes (app: FastifyInstance, ctx: GatewayContext, authenticate: (req: FastifyRequest) => Promise<void>, authenticateOrTicket: (req: FastifyRequest) => Promise<void>): Promise<void> {
   await app.register(websocket, {
     options: {
@@ -38,8 +32,8 @@ export async function registerWebSocketRoutes (app: FastifyInstance, ctx: Gatewa
   }, async (request, reply) => {
     const principal = request.principal
     if (principal === null) throw new GatewayError('token_missing', 'send Authorization: Bearer <token>')
-    const { partner } = await authorizeShare(ctx.registry, principal)
-    checkOrigin(request.headers.origin, partner.allowed_origins)
+    // (The partner's allowed origins were checked with the authentication.)
+    await authorizeShare(ctx.registry, principal)
     return await reply.code(201).header('cache-control', 'no-store').send(ctx.tickets.issue(principal))
   })
 
@@ -48,8 +42,7 @@ export async function registerWebSocketRoutes (app: FastifyInstance, ctx: Gatewa
     if (!protocols.includes(WS_SUBPROTOCOL)) throw new GatewayError('bad_request', `request the WebSocket subprotocol ${WS_SUBPROTOCOL}`)
     await authenticateOrTicket(request)
     const principal = request.principal as NonNullable<typeof request.principal>
-    const { partner } = await authorizeShare(ctx.registry, principal)
-    checkOrigin(request.headers.origin, partner.allowed_origins)
+    await authorizeShare(ctx.registry, principal)
     if (ctx.readiness.shutting) throw new GatewayError('unavailable', 'the gateway is shutting down', { retryAfter: 5 })
     // max_connections, before the 101. Given back when the connection ends, or when the
     // socket closes without ever becoming a connection.

@@ -25,6 +25,15 @@ t.test('delivery tallies reach the counters on every scrape, cumulatively', asyn
   tally.messages += 2
   text = await metrics.registry.metrics()
   t.equal(sample(text, 'streamshare_delivered_messages_total{share="s1",product="orders",transport="sse"}'), 5)
+  // Filtered and skipped records: tallied per transport, counted per share and product.
+  tally.filtered += 4
+  tally.filterErrors += 1
+  metrics.deliveryTally({ ...labels, transport: 'ws' }).filtered += 2
+  tally.skipped += 3
+  text = await metrics.registry.metrics()
+  t.equal(sample(text, 'streamshare_filtered_records_total{share="s1",product="orders",outcome="filtered"}'), 6)
+  t.equal(sample(text, 'streamshare_filtered_records_total{share="s1",product="orders",outcome="error"}'), 1)
+  t.equal(sample(text, 'streamshare_skipped_records_total{share="s1",product="orders"}'), 3)
 })
 
 t.test('the latency histogram has cumulative buckets, +Inf = count, and a sum', async t => {
