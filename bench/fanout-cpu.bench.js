@@ -24,7 +24,7 @@ import { gatewayEnv, newAdminToken, PASSTHROUGH_POLICY, preparePolicies, spawnGa
 import { benchCluster, benchTopic, cleanUp } from './lib/kafka.js'
 import { CountingSseStream } from './lib/clients.js'
 import { producePaced } from './lib/paced-producer.js'
-import { median, procCpuUs, procRssMb, sleep, withTimeout } from './lib/util.js'
+import { idleCpuCores, median, procCpuUs, procRssMb, sleep, withTimeout } from './lib/util.js'
 
 const PRODUCT = 'orders'
 const PARTITIONS = 3
@@ -142,10 +142,7 @@ async function sample ({ url, token, n, records, brokers, topic, gatewayPid, see
     const openMs = performance.now() - t0
     await sleep(2000) // stream-open audit writes and logs settle
     // The gateway's CPU rate while idle with n open streams (timers, fetch loops).
-    const idle0 = procCpuUs(gatewayPid)
-    const idleT0 = performance.now()
-    await sleep(2000)
-    const idleRate = (procCpuUs(gatewayPid) - idle0) / (performance.now() - idleT0) // µs per ms
+    const idleRate = await idleCpuCores(gatewayPid, 2000) * 1000 // µs per ms
 
     // --- produce, and wait until every subscriber has every record -----------------------
     const gw0 = procCpuUs(gatewayPid)

@@ -24,6 +24,7 @@ import { readdir, readFile, writeFile, mkdir } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { machineBusyBetween, machineCpu, median } from './lib/util.js'
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url))
 const RESULTS_DIR = path.join(BENCH_DIR, 'results')
@@ -34,11 +35,6 @@ const quick = /^(1|true|yes)$/i.test(process.env.BENCH_QUICK ?? '')
 
 const log = (line) => { process.stderr.write(`${line}\n`) }
 
-function median (values) {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
-}
 
 // Child mode: `node bench/run.js --child <file>` runs one benchmark and sends its result over IPC.
 if (process.argv[2] === '--child') {
@@ -174,17 +170,11 @@ function gitState () {
 
 /** Share of all cores busy over `ms` (Linux /proc/stat; NaN elsewhere). */
 async function machineBusy (ms = 1000) {
-  const read = async () => {
-    try {
-      const f = (await readFile('/proc/stat', 'utf8')).split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
-      return { idle: f[3] + (f[4] ?? 0), total: f.reduce((a, b) => a + b, 0) }
-    } catch { return undefined }
-  }
-  const a = await read()
-  await new Promise(resolve => setTimeout(resolve, ms))
-  const b = await read()
-  if (a === undefined || b === undefined || b.total === a.total) return NaN
-  return 1 - (b.idle - a.idle) / (b.total - a.total)
+  try {
+    const a = machineCpu()
+    await new Promise(resolve => setTimeout(resolve, ms))
+    return machineBusyBetween(a, machineCpu())
+  } catch { return NaN }
 }
 
 /** "≥ 0.8: met" / "≤ 0.1: missed", or for a target that is not a ratio "<its text>: met". */

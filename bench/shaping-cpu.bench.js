@@ -40,7 +40,7 @@ import { createShareWithQuota, getShare, metricValue, patchShareQuota, scrapeMet
 import { benchCluster, benchTopic, cleanUp, produceAll } from './lib/kafka.js'
 import { CountingSseStream } from './lib/clients.js'
 import { PaddedOrders } from './lib/records.js'
-import { median, procCpuUs, procRssMb, roundOrder, sleep, withTimeout } from './lib/util.js'
+import { idleCpuCores, median, procCpuUs, procRssMb, roundOrder, sleep, withTimeout } from './lib/util.js'
 
 /** This file produces these results (`node bench/run.js shaping-throttled` runs this file). */
 export const results = ['shaping-cpu', 'shaping-throttled']
@@ -134,7 +134,7 @@ export async function run ({ quick, brokers, log }) {
     let idleCores
     if (throttleRate > 0) {
       await patchShareQuota(adminUrl, adminToken, shares.on.id, { messages_per_second: throttleRate, bytes_per_second: UNBOUNDED_QUOTA.bytes_per_second })
-      idleCores = await gatewayIdleCores(gateway.pid, 3000)
+      idleCores = await idleCpuCores(gateway.pid, 3000)
       for (let i = 0; i < throttleSamples; i++) {
         const s = await throttledSample({ ...ctx, share: shares.on, seconds: throttleSeconds, idleCores })
         throttled.push(s)
@@ -340,10 +340,3 @@ async function throttledSample ({ streamUrl, adminUrl, gatewayPid, subscribers, 
   }
 }
 
-/** The gateway's CPU rate (share of a core) over `ms` of idleness. */
-async function gatewayIdleCores (pid, ms) {
-  const c0 = procCpuUs(pid)
-  const t0 = performance.now()
-  await sleep(ms)
-  return (procCpuUs(pid) - c0) / 1000 / (performance.now() - t0)
-}

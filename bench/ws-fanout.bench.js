@@ -36,8 +36,8 @@ import { createPartner, gatewayEnv, newAdminToken, preparePolicies, ROOT, spawnG
 import { benchCluster, benchTopic, cleanUp, startReferenceConsumer } from './lib/kafka.js'
 import { producePaced } from './lib/paced-producer.js'
 import { readMemory } from './lib/memory-probe.js'
-import { latencySummary, machineBusy, machineCpu, procCpuSplitUs, WsLoad } from './lib/ws-load.js'
-import { median, procCpuUs, procRssMb, sleep, withTimeout } from './lib/util.js'
+import { latencySummary, WsLoad } from './lib/ws-load.js'
+import { idleCpuCores, machineBusyBetween, machineCpu, median, procCpuSplitUs, procCpuUs, procRssMb, sleep, withTimeout } from './lib/util.js'
 
 export const results = ['ws-fanout-latency', 'ws-idle-rss']
 
@@ -245,10 +245,7 @@ async function latencySample ({ load, wsUrl, token, gatewayPid, brokers, topic, 
     const opened = await load.open({ url: wsUrl, token, n, subscribe: SUBSCRIBE, concurrency: 25 })
     if (opened.failed > 0) throw new Error(`${opened.failed} of ${n} WebSocket clients could not connect/subscribe: ${JSON.stringify(opened.failures)}`)
     await sleep(2000) // audit writes and logs of the new subscriptions settle
-    const idle0 = procCpuUs(gatewayPid)
-    const idleT0 = performance.now()
-    await sleep(2000)
-    const idleRate = (procCpuUs(gatewayPid) - idle0) / (performance.now() - idleT0) // µs per ms
+    const idleRate = await idleCpuCores(gatewayPid, 2000) * 1000 // µs per ms
 
     await load.measure()
     ref.counts = new Map()
@@ -271,7 +268,7 @@ async function latencySample ({ load, wsUrl, token, gatewayPid, brokers, topic, 
     const elapsedMs = performance.now() - t0
     const gatewayUs = procCpuUs(gatewayPid) - gw0
     const split1 = procCpuSplitUs(gatewayPid)
-    const busy = machineBusy(m0, machineCpu())
+    const busy = machineBusyBetween(m0, machineCpu())
     const selfCpu = process.cpuUsage(self0)
     const stats = await load.stats()
     const producer = await producing
@@ -365,15 +362,14 @@ async function idleRssBench (ctx) {
   const subKib = subscribeToo ? med('gateway', s => s.subscribed.kibPerConnection) : undefined
   const opened = Math.min(...[...by.plain, ...by.gateway].map(s => s.opened))
   const met = kib.gateway <= TARGET_KIB
-  const strip = (s) => s
   return {
     name: 'ws-idle-rss',
     description: `server RSS per idle WebSocket connection (after full GCs), ${idle.toLocaleString('en-US')} connections from this machine that authenticated (Bearer token at the upgrade) and sent nothing: KiB per connection`,
     unit: 'KiB RSS/connection',
     better: 'lower',
     target: { text: `≤ ${TARGET_KIB} KiB RSS per idle authenticated connection (WebSocket issue)`, kibPerConnection: kib.gateway, met },
-    baseline: { label: 'bare ws server (node:http + ws, no gateway)', samples: by.plain.map(s => s.kibPerConnection), details: by.plain.map(strip) },
-    candidate: { label: 'gateway, authenticated, no subscription', samples: by.gateway.map(s => s.kibPerConnection), details: by.gateway.map(strip) },
+    baseline: { label: 'bare ws server (node:http + ws, no gateway)', samples: by.plain.map(s => s.kibPerConnection), details: by.plain },
+    candidate: { label: 'gateway, authenticated, no subscription', samples: by.gateway.map(s => s.kibPerConnection), details: by.gateway },
     ...(subKib === undefined ? {} : { subscribedKibPerConnection: subKib }),
     connectionsOpened: opened,
     summary: [
@@ -420,10 +416,7 @@ async function idleSample ({ load, url, token, pid, memorySocket, n, subscribe, 
   await sleep(3000)
   const after = await memory(memorySocket)
   // The server's CPU while the connections sit idle (pings every 30 s, timers).
-  const idle0 = procCpuUs(pid)
-  const idleT0 = performance.now()
-  await sleep(10_000)
-  const idleCpuCores = (procCpuUs(pid) - idle0) / 1000 / (performance.now() - idleT0)
+  const idleCores = await idleCpuCores(pid, 10_000)
   const stillOpen = (await load.progress()).open
 
   let subscribed
@@ -466,7 +459,7 @@ async function idleSample ({ load, url, token, pid, memorySocket, n, subscribe, 
     externalKibPerConnection: k(before, after, m => m.external + m.arrayBuffers),
     marginalKibPerConnection: slope(m => m.vmRss),
     marginalHeapKibPerConnection: slope(m => m.heapUsed),
-    idleCpuCores,
+    idleCpuCores: idleCores,
     ...(subscribed === undefined ? {} : { subscribed }),
     generator: {
       openCpuCores: openStats.workers.reduce((a, w) => a + w.cpuCores, 0),

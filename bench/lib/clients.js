@@ -34,7 +34,6 @@ export class SseParser {
       if (data !== undefined) this.onEvent(type, data, id)
     }
     this.buffer = start === 0 ? buffer : buffer.slice(start)
-    buffer = undefined
   }
 }
 

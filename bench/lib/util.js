@@ -35,23 +35,42 @@ export function roundOrder (contenders, i) {
 }
 
 let clockTicks
-/** utime+stime of a process in µs, from /proc/<pid>/stat (Linux; clock-tick resolution, usually 10 ms). */
-export function procCpuUs (pid) {
+/** { user, system } CPU of a process in µs, from /proc/<pid>/stat (Linux; clock-tick resolution, usually 10 ms). */
+export function procCpuSplitUs (pid) {
   clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
   // Fields after "(comm)": state is field 3, so utime (14) and stime (15) are at 11 and 12.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / clockTicks * 1e6
+  return { user: Number(fields[11]) / clockTicks * 1e6, system: Number(fields[12]) / clockTicks * 1e6 }
+}
+
+/** utime+stime of a process in µs. */
+export function procCpuUs (pid) {
+  const { user, system } = procCpuSplitUs(pid)
+  return user + system
+}
+
+/** A process's CPU rate while idle, as a share of one core, measured over `ms`. */
+export async function idleCpuCores (pid, ms) {
+  const c0 = procCpuUs(pid)
+  const t0 = performance.now()
+  await sleep(ms)
+  return (procCpuUs(pid) - c0) / 1000 / (performance.now() - t0)
+}
+
+/** Cumulative CPU time of the whole machine (all cores) from /proc/stat, in clock ticks. */
+export function machineCpu () {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+  return { idle: f[3] + (f[4] ?? 0), total: f.reduce((a, b) => a + b, 0) }
+}
+
+/** Share of all cores busy between two machineCpu() readings (NaN if no time passed). */
+export function machineBusyBetween (a, b) {
+  return b.total === a.total ? NaN : 1 - (b.idle - a.idle) / (b.total - a.total)
 }
 
 /** Resident set size of a process in MiB, from /proc/<pid>/status. */
 export function procRssMb (pid) {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   return m === null ? NaN : Number(m[1]) / 1024
-}
-
-/** This process's CPU (user+system) in µs since `since` (a process.cpuUsage() value). */
-export function selfCpuUs (since) {
-  const c = process.cpuUsage(since)
-  return c.user + c.system
 }

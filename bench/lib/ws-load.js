@@ -16,8 +16,7 @@
  * Parent side: `const load = await WsLoad.start(4)`, then `open`, `measure`,
  * `progress`, `stats`, `closeAll`, `stop`.
  */
-import { execFileSync, fork } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 
@@ -175,26 +174,6 @@ export function latencySummary (counts) {
   return { count: total, p50: at(0.5), p90: at(0.9), p99: at(0.99), p999: at(0.999), max: entries[entries.length - 1][0], mean: Math.round(mean * 100) / 100 }
 }
 
-let clockTicks
-/** { user, system } CPU of a process in µs from /proc/<pid>/stat (clock-tick resolution). */
-export function procCpuSplitUs (pid) {
-  clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return { user: Number(fields[11]) / clockTicks * 1e6, system: Number(fields[12]) / clockTicks * 1e6 }
-}
-
-/** Cumulative CPU time of the whole machine (all cores) from /proc/stat, in clock ticks. */
-export function machineCpu () {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
-  return { idle: f[3] + (f[4] ?? 0), total: f.reduce((a, b) => a + b, 0) }
-}
-
-/** Share of all cores busy between two machineCpu() readings. */
-export function machineBusy (a, b) {
-  return b.total === a.total ? NaN : 1 - (b.idle - a.idle) / (b.total - a.total)
-}
-
 // ---------------------------------------------------------------------------------
 // Worker side
 // ---------------------------------------------------------------------------------
@@ -318,9 +297,9 @@ if (process.argv[2] === '--ws-load-worker') {
       return { opened: ok, failed: count - ok, failures }
     },
     async subscribeAll ({ subscribe: sub, concurrency, timeoutMs }) {
-      const todo = conns.filter(c => !c.closed && !c.subscribed)
-      const { ok, failures } = await pool(todo.length, concurrency, async (i) => { await subscribe(todo[i], sub, timeoutMs) })
-      return { subscribed: ok, failed: todo.length - ok, failures }
+      const unsubscribed = conns.filter(c => !c.closed && !c.subscribed)
+      const { ok, failures } = await pool(unsubscribed.length, concurrency, async (i) => { await subscribe(unsubscribed[i], sub, timeoutMs) })
+      return { subscribed: ok, failed: unsubscribed.length - ok, failures }
     },
     measure () {
       latency = new Map()
