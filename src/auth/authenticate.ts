@@ -44,6 +44,12 @@ export function makeAuthenticate (tokens: TokenService) {
   }
 }
 
+/** The principal the route's authentication hook set (401 token_missing if none). */
+export function requirePrincipal (request: FastifyRequest): Principal {
+  if (request.principal === null) throw new GatewayError('token_missing', 'send Authorization: Bearer <token>')
+  return request.principal
+}
+
 /** Throws scope_missing unless the principal holds `<access>:<product>`. */
 export function requireScope (principal: Principal, access: Access, product: string): void {
   if (!principal.scopes.has(scopeFor(access, product))) {

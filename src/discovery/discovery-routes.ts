@@ -7,7 +7,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Access, Principal } from '../auth/tokens.js'
-import { GatewayError } from '../errors.js'
+import { requirePrincipal } from '../auth/authenticate.js'
 import type { GatewayContext } from '../gateway-context.js'
 import { authorizeShare, productUnknown } from '../registry/access.js'
 import { shareStatus, type Share, type ShareGrant } from '../registry/types.js'
@@ -106,10 +106,6 @@ export function registerDiscoveryRoutes (app: FastifyInstance, ctx: GatewayConte
     return out
   }
 
-  const principalOf = (request: FastifyRequest): Principal => {
-    if (request.principal === null) throw new GatewayError('token_missing', 'send Authorization: Bearer <token>')
-    return request.principal
-  }
 
   app.get('/v1/catalog', {
     ...routeOptions,
@@ -118,7 +114,7 @@ export function registerDiscoveryRoutes (app: FastifyInstance, ctx: GatewayConte
       response: { 200: { type: 'object', required: ['share', 'products'], properties: { share: { type: 'string' }, products: { type: 'array', items: catalogEntrySchema } } }, ...problemResponses(401, 403, 429, 503) }
     }
   }, async (request) => {
-    const principal = principalOf(request)
+    const principal = requirePrincipal(request)
     const { share } = await authorizeShare(ctx.registry, principal)
     const products = grantsOf(share, principal).map(g => entry(share, g)).filter((e): e is CatalogEntry => e !== undefined)
     return { share: share.id, products }
@@ -132,7 +128,7 @@ export function registerDiscoveryRoutes (app: FastifyInstance, ctx: GatewayConte
       response: { 200: catalogEntrySchema, ...problemResponses(401, 403, 404, 429, 503) }
     }
   }, async (request) => {
-    const principal = principalOf(request)
+    const principal = requirePrincipal(request)
     const { share } = await authorizeShare(ctx.registry, principal)
     const grant = grantsOf(share, principal).find(g => g.product === request.params.product)
     const found = grant === undefined ? undefined : entry(share, grant)
@@ -144,7 +140,7 @@ export function registerDiscoveryRoutes (app: FastifyInstance, ctx: GatewayConte
     ...routeOptions,
     schema: { summary: 'This share: status, expiry, quota and live usage', response: { 200: shareSchema, ...problemResponses(401, 403, 429, 503) } }
   }, async (request) => {
-    const principal = principalOf(request)
+    const principal = requirePrincipal(request)
     const { share } = await authorizeShare(ctx.registry, principal)
     const lag: Record<string, number> = {}
     for (const stream of ctx.streams.ofShare(share.id)) {
@@ -167,7 +163,7 @@ export function registerDiscoveryRoutes (app: FastifyInstance, ctx: GatewayConte
     ...routeOptions,
     schema: { summary: 'The AsyncAPI 3 document of this share', response: { 200: { type: 'object', additionalProperties: true, description: 'AsyncAPI 3.0.0' }, ...problemResponses(401, 403, 429, 503) } }
   }, async (request) => {
-    const principal = principalOf(request)
+    const principal = requirePrincipal(request)
     const { share } = await authorizeShare(ctx.registry, principal)
     return buildAsyncApi({ share: { ...share, products: grantsOf(share, principal) }, catalog: ctx.catalog(), publicUrl: ctx.config.publicUrl })
   })

@@ -56,17 +56,17 @@ export async function resolveStart (
     const marks = await kafka.watermarks(topic)
     const low = new Map(marks.map(m => [m.partition, m.low]))
     const high = new Map(marks.map(m => [m.partition, m.high]))
+    // Offset lookups by time, both at once and reusing the watermarks; `latest` (the
+    // default) needs none: it starts at the high watermarks whatever the window.
+    const windowFrom = history.kind === 'duration' ? now - history.ms : undefined
+    const [windowByTime, byTime] = await Promise.all([
+      spec.kind !== 'latest' && windowFrom !== undefined ? kafka.offsetsForTimestamp(topic, windowFrom, marks) : undefined,
+      spec.kind === 'timestamp' && history.kind !== 'none' ? kafka.offsetsForTimestamp(topic, Math.max(spec.at, windowFrom ?? spec.at), marks) : undefined
+    ])
     // The first offset the share may read per partition (history window start).
-    const windowStart = history.kind === 'all'
-      ? low
-      : history.kind === 'none'
-        ? high
-        : await kafka.offsetsForTimestamp(topic, now - history.ms)
+    const windowStart = history.kind === 'all' ? low : windowByTime ?? high
     const positions: PartitionOffsets = new Map()
     const gaps: GapMessage[] = []
-    const byTime = spec.kind === 'timestamp' && history.kind !== 'none'
-      ? await kafka.offsetsForTimestamp(topic, history.kind === 'duration' ? Math.max(spec.at, now - history.ms) : spec.at)
-      : undefined
     for (const { partition: p } of marks) {
       const lo = low.get(p) as number
       const hi = high.get(p) as number

@@ -23,8 +23,6 @@ export function fieldErrors (issues: readonly ValidationIssue[], context?: strin
 /** Maps framework errors (body parsing, validation, limits) onto our codes. */
 export function toGatewayError (err: FastifyError | GatewayError | Error): GatewayError {
   if (err instanceof GatewayError) return err
-  // Kafka-backed state that cannot be written or read back in time: retry later.
-  if (err.name === 'RegistryUnavailableError') return new GatewayError('unavailable', 'the share registry cannot be written right now', { retryAfter: 5, cause: err })
   const e = err as FastifyError & { validation?: ValidationIssue[], validationContext?: string }
   if (e.validation !== undefined) {
     return new GatewayError('bad_request', `request ${e.validationContext ?? 'input'} is invalid`, { errors: fieldErrors(e.validation, e.validationContext) })

@@ -104,10 +104,13 @@ export class KafkaCluster {
       .sort((a, b) => a.partition - b.partition)
   }
 
-  /** First offset whose timestamp is >= `timestampMs`, per partition (the high watermark if none). */
-  async offsetsForTimestamp (topic: string, timestampMs: number): Promise<Map<number, number>> {
+  /**
+   * First offset whose timestamp is >= `timestampMs`, per partition (the high watermark
+   * if none). Pass the topic's watermarks when you have them: one request fewer.
+   */
+  async offsetsForTimestamp (topic: string, timestampMs: number, knownMarks?: PartitionWatermarks[]): Promise<Map<number, number>> {
     const admin = await this.connectedAdmin()
-    const [byTime, marks] = await Promise.all([admin.fetchTopicOffsetsByTimestamp(topic, timestampMs), this.watermarks(topic)])
+    const [byTime, marks] = await Promise.all([admin.fetchTopicOffsetsByTimestamp(topic, timestampMs), knownMarks ?? this.watermarks(topic)])
     const result = new Map<number, number>()
     for (const { partition, high } of marks) {
       const found = byTime.find(o => o.partition === partition)

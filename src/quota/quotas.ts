@@ -83,7 +83,7 @@ export class Quotas {
   async chargeMessage (shareId: string): Promise<{ allowed: true } | { allowed: false, retryAfter: number }> {
     const now = Date.now()
     const minute = Math.floor(now / 60_000)
-    const max = this.registry.share(shareId)?.quota.requests_per_minute ?? this.config.defaultRequestsPerMinute
+    const max = this.requestsPerMinute(shareId)
     const count = await this.requestCounter.hit(`ws-rpm:${shareId}:${minute}`, 60_000)
     if (count <= max) return { allowed: true }
     return { allowed: false, retryAfter: Math.max(1, Math.ceil(((minute + 1) * 60_000 - now) / 1000)) }
@@ -96,12 +96,14 @@ export class Quotas {
         hook: 'preHandler',
         timeWindow: 60_000,
         keyGenerator: (request: FastifyRequest) => `share:${request.principal?.shareId ?? request.ip}`,
-        max: (request: FastifyRequest) => {
-          const shareId = request.principal?.shareId
-          return (shareId === undefined ? undefined : this.registry.share(shareId)?.quota.requests_per_minute) ?? this.config.defaultRequestsPerMinute
-        }
+        max: (request: FastifyRequest) => this.requestsPerMinute(request.principal?.shareId)
       }
     }
+  }
+
+  /** The share's requests_per_minute quota (HTTP requests and WebSocket messages alike). */
+  private requestsPerMinute (shareId: string | undefined): number {
+    return (shareId === undefined ? undefined : this.registry.share(shareId)?.quota.requests_per_minute) ?? this.config.defaultRequestsPerMinute
   }
 
   async close (): Promise<void> {

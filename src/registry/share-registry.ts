@@ -10,6 +10,7 @@ import type { KafkaCluster } from '../kafka/cluster.js'
 import type { TopicReader } from '../kafka/reader.js'
 import type { KafkaRecord } from '../kafka/types.js'
 import type { Logger } from '../observability/logger.js'
+import { GatewayError } from '../errors.js'
 import type { Partner, RegistryChange, RegistryEntry, RegistryKind, Share, TokenRecord } from './types.js'
 
 export const REGISTRY_TOPIC = '_streamshare.registry'
@@ -21,8 +22,15 @@ export const REGISTRY_TOPIC_SPEC = {
   config: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '3600000', 'retention.ms': '-1' }
 }
 
-export class RegistryUnavailableError extends Error {
-  constructor (message: string) { super(message); this.name = 'RegistryUnavailableError' }
+/**
+ * Kafka-backed state that cannot be written or read back in time: 503, retry later.
+ * The reason (it may name brokers) stays in `cause`, for the logs only.
+ */
+export class RegistryUnavailableError extends GatewayError {
+  constructor (reason: string) {
+    super('unavailable', 'the share registry cannot be written right now', { retryAfter: 5, cause: new Error(reason) })
+    this.name = 'RegistryUnavailableError'
+  }
 }
 
 export interface ShareRegistryOptions {

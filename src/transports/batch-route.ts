@@ -5,7 +5,7 @@
  * streams, with a sink that collects instead of writing to a socket.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { GatewayError } from '../errors.js'
+import { requirePrincipal } from '../auth/authenticate.js'
 import { MAX_CURSOR_LENGTH } from '../engine/cursor.js'
 import type { Frame, StreamFormat, StreamSink } from '../engine/subscription.js'
 import type { GatewayContext } from '../gateway-context.js'
@@ -103,8 +103,7 @@ export function registerBatchRoute (app: FastifyInstance, ctx: GatewayContext, a
     onRequest: [ctx.quotas.preAuth('request'), authenticate],
     config: ctx.quotas.shareRateLimit()
   }, async (request, reply) => {
-    const principal = request.principal
-    if (principal === null) throw new GatewayError('token_missing', 'send Authorization: Bearer <token>')
+    const principal = requirePrincipal(request)
     const { from, limit, wait_ms: waitMs } = request.query
     const subscription = await openSubscription(ctx, { principal, product: request.params.product, from, transport: 'batch', audited: false, countsAsConnection: false, reqId: String(request.id) })
     const sink = new BatchSink(limit)

@@ -3,6 +3,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError } from '../errors.js'
+import { requirePrincipal } from '../auth/authenticate.js'
 import { MAX_CURSOR_LENGTH } from '../engine/cursor.js'
 import type { GatewayContext } from '../gateway-context.js'
 import { HttpStreamSink } from './http-stream-sink.js'
@@ -49,8 +50,7 @@ export function registerHttpStreamRoute (app: FastifyInstance, ctx: GatewayConte
     schema: streamRouteSchema,
     onRequest: [ctx.quotas.preAuth('connection'), authenticate]
   }, async (request, reply: FastifyReply) => {
-    const principal = request.principal
-    if (principal === null) throw new GatewayError('token_missing', 'send Authorization: Bearer <token>')
+    const principal = requirePrincipal(request)
     const format = negotiateHttpStreamFormat(request.query.format, request.headers.accept)
     if (format === undefined) throw new GatewayError('not_acceptable', 'accept text/event-stream or application/x-ndjson (or pass ?format=sse|ndjson)')
     // SSE's Last-Event-ID (set by EventSource on reconnect) wins over `from`.

@@ -4,7 +4,7 @@
  * `201 { offsets: [{ partition, offset }] }` in input order, all or nothing.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { GatewayError } from '../errors.js'
+import { requirePrincipal } from '../auth/authenticate.js'
 import type { GatewayContext } from '../gateway-context.js'
 import { authorizeProduct } from '../registry/access.js'
 import type { PartnerRecord } from '../engine/partner-producer.js'
@@ -43,8 +43,7 @@ export function registerProduceRoute (app: FastifyInstance, ctx: GatewayContext,
     onRequest: [ctx.quotas.preAuth('request'), authenticate],
     config: ctx.quotas.shareRateLimit()
   }, async (request, reply) => {
-    const principal = request.principal
-    if (principal === null) throw new GatewayError('token_missing', 'send Authorization: Bearer <token>')
+    const principal = requirePrincipal(request)
     const { product } = await authorizeProduct(ctx.registry, ctx.catalog(), principal, request.params.product, 'write')
     const single = !Array.isArray(request.body)
     const records = Array.isArray(request.body) ? request.body : [request.body]

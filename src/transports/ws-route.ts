@@ -6,6 +6,7 @@
 import websocket from '@fastify/websocket'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { GatewayError } from '../errors.js'
+import { requirePrincipal } from '../auth/authenticate.js'
 import type { GatewayContext } from '../gateway-context.js'
 import { authorizeShare } from '../registry/access.js'
 import { WsConnection, WS_SUBPROTOCOL } from './ws-connection.js'
@@ -30,8 +31,7 @@ export async function registerWebSocketRoutes (app: FastifyInstance, ctx: Gatewa
       response: { 201: { type: 'object', required: ['ticket', 'expires_at', 'expires_in'], properties: { ticket: { type: 'string' }, expires_at: { type: 'string', format: 'date-time' }, expires_in: { type: 'integer' } } }, ...problemResponses(401, 403, 429, 503) }
     }
   }, async (request, reply) => {
-    const principal = request.principal
-    if (principal === null) throw new GatewayError('token_missing', 'send Authorization: Bearer <token>')
+    const principal = requirePrincipal(request)
     // (The partner's allowed origins were checked with the authentication.)
     await authorizeShare(ctx.registry, principal)
     return await reply.code(201).header('cache-control', 'no-store').send(ctx.tickets.issue(principal))
