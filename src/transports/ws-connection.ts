@@ -209,7 +209,8 @@ export class WsConnection implements OpenStream {
     for (const w of waiters) w()
   }
 
-  private sendError (to: { id?: string, ref?: string }, err: unknown): void {
+  /** An `error` message for a subscription or publish, from the error registry. */
+  sendError (to: { id?: string, ref?: string }, err: unknown): void {
     const e = err instanceof GatewayError ? err : new GatewayError('internal', 'internal error')
     if (!(err instanceof GatewayError)) this.logger.error({ err }, 'websocket request failed')
     const message: Record<string, unknown> = { type: 'error', ...to, status: e.status, code: e.code, detail: e.detail }
@@ -414,7 +415,7 @@ class WsSubscriptionSink implements StreamSink {
     if (ACCESS_END_REASONS.has(reason) && reason !== 'product_removed') void this.connection.stop(reason)
     else if (reason === 'shutdown') void this.connection.stop(reason)
     else if (reason === 'kafka_failure' || reason === 'error') {
-      this.connection.send(JSON.stringify({ type: 'error', id: this.id, status: 503, code: 'unavailable', detail: 'the subscription failed; subscribe again from your last cursor' }))
+      this.connection.sendError({ id: this.id }, new GatewayError('unavailable', 'the subscription failed; subscribe again from your last cursor', { retryAfter: 5 }))
     }
   }
 
