@@ -6,7 +6,8 @@
  * unsigned LEB128 varints. The MAC is HMAC-SHA-256 over share, product and payload,
  * so a cursor from another share or product, or a tampered one, is refused.
  */
-import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto'
+import { timingSafeEqual } from 'node:crypto'
+import { HmacSha256 } from '../auth/hmac-sha256.js'
 import { GatewayError } from '../errors.js'
 import type { PartitionOffsets } from '../kafka/types.js'
 
@@ -16,13 +17,16 @@ const MAC_BYTES = 12
 export const MAX_CURSOR_LENGTH = 16384
 const MAX_PARTITIONS = 10000
 
-function writeVarint (out: number[], value: number): void {
+/** Writes `value` as an unsigned LEB128 varint at `at`; returns the position after it. */
+function writeVarint (out: Uint8Array, at: number, value: number): number {
   let v = value
+  let i = at
   while (v >= 0x80) {
-    out.push((v % 0x80) | 0x80)
+    out[i++] = (v % 0x80) | 0x80
     v = Math.floor(v / 0x80)
   }
-  out.push(v)
+  out[i++] = v
+  return i
 }
 
 function readVarint (buf: Buffer, pos: { i: number }): number {
@@ -41,27 +45,49 @@ function readVarint (buf: Buffer, pos: { i: number }): number {
   throw new Error('varint too long')
 }
 
-/** The unsigned part of a cursor: the position vector, varint-encoded. Shared by all shares. */
+/** Where cursorPayload() assembles a payload before copying it out; grown on demand. */
+let payloadScratch = new Uint8Array(256)
+
+/**
+ * The unsigned part of a cursor: the position vector, varint-encoded, partitions in
+ * ascending order. Shared by all shares. HOT PATH: once per record in the tap.
+ */
 export function cursorPayload (positions: PartitionOffsets): Buffer {
-  const bytes: number[] = [VERSION]
-  const partitions = [...positions.keys()].sort((a, b) => a - b)
-  writeVarint(bytes, partitions.length)
-  for (const p of partitions) {
-    writeVarint(bytes, p)
-    writeVarint(bytes, positions.get(p) as number)
+  // A partition number takes ≤ 5 varint bytes, an offset (a safe integer) ≤ 8.
+  const worst = 1 + 5 + positions.size * 13
+  if (payloadScratch.length < worst) payloadScratch = new Uint8Array(worst * 2)
+  const out = payloadScratch
+  out[0] = VERSION
+  let at = writeVarint(out, 1, positions.size)
+  // Readers add partitions in ascending order, so the sort is almost always skipped.
+  let previous = -1
+  let sorted = true
+  for (const p of positions.keys()) {
+    if (p < previous) { sorted = false; break }
+    previous = p
   }
-  return Buffer.from(bytes)
+  if (sorted) {
+    for (const [p, offset] of positions) at = writeVarint(out, writeVarint(out, at, p), offset)
+  } else {
+    for (const p of [...positions.keys()].sort((a, b) => a - b)) at = writeVarint(out, writeVarint(out, at, p), positions.get(p) as number)
+  }
+  return Buffer.from(out.subarray(0, at))
 }
 
 export class CursorCodec {
-  private readonly key: KeyObject
+  /**
+   * HMAC-SHA-256 in plain JS with the key's pads hashed once: a cursor is signed
+   * for every record delivered in replay, and node:crypto's per-call object made
+   * that a quarter of the replay path's CPU (see src/auth/hmac-sha256.ts).
+   */
+  private readonly hmac: HmacSha256
   /** `share \0 product \0` as bytes, per binding: encoded once, not per cursor. */
   private readonly prefixes = new Map<string, Buffer>()
+  /** payload | mac of the cursor being sealed; grown for cursors of many partitions. */
+  private scratch = Buffer.allocUnsafe(256)
 
   constructor (key: Buffer) {
-    // A KeyObject: the key is imported once, not on every HMAC (measured: the
-    // per-record cursor was a quarter of the replay path's CPU).
-    this.key = createSecretKey(key)
+    this.hmac = new HmacSha256(key)
   }
 
   private prefix (shareId: string, product: string): Buffer {
@@ -74,11 +100,10 @@ export class CursorCodec {
     return prefix
   }
 
-  private mac (shareId: string, product: string, payload: Buffer): Buffer {
-    return createHmac('sha256', this.key)
-      .update(this.prefix(shareId, product)).update(payload)
-      .digest()
-      .subarray(0, MAC_BYTES)
+  private mac (shareId: string, product: string, payload: Uint8Array): Buffer {
+    const out = Buffer.allocUnsafe(MAC_BYTES)
+    this.hmac.truncatedInto(this.prefix(shareId, product), payload, payload.length, MAC_BYTES, out, 0)
+    return out
   }
 
   encode (shareId: string, product: string, positions: PartitionOffsets): string {
@@ -87,7 +112,11 @@ export class CursorCodec {
 
   /** Signs a payload from cursorPayload() for one share and product. */
   seal (shareId: string, product: string, payload: Buffer): string {
-    return Buffer.concat([payload, this.mac(shareId, product, payload)]).toString('base64url')
+    const length = payload.length + MAC_BYTES
+    if (this.scratch.length < length) this.scratch = Buffer.allocUnsafe(length * 2)
+    payload.copy(this.scratch, 0)
+    this.hmac.truncatedInto(this.prefix(shareId, product), payload, payload.length, MAC_BYTES, this.scratch, payload.length)
+    return this.scratch.toString('base64url', 0, length)
   }
 
   /** Throws GatewayError cursor_invalid for anything but a cursor we issued for this share and product. */

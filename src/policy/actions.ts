@@ -12,7 +12,7 @@
  * `null` stays `null` under every transform: it carries no content, and partners
  * can still tell "no value" from "a value".
  */
-import { createHmac, type KeyObject } from 'node:crypto'
+import { HmacSha256 } from '../auth/hmac-sha256.js'
 import { canonicalJson } from './canonical-json.js'
 import type { GeneralizeUnit } from '../catalog/types.js'
 
@@ -21,20 +21,20 @@ export type Withheld = typeof WITHHELD
 
 /** Per-binding state the transforms need (only `hash` needs any). */
 export interface ActionContext {
-  /** The per-share HMAC key. */
-  readonly hashKey: KeyObject
+  /** HMAC-SHA-256 under the per-share key. */
+  readonly hasher: HmacSha256
   /**
-   * Recent hash results of this binding (canonical text → digest). An HMAC costs a
-   * few microseconds on Node 20 / OpenSSL 3, and hashed fields are often of low
-   * cardinality (warehouses, regions, repeat customers). Bounded: cleared when full.
+   * Recent hash results of this binding (canonical text → digest). Even in plain JS an
+   * HMAC costs about a microsecond, and hashed fields are often of low cardinality
+   * (warehouses, regions, repeat customers). Bounded: cleared when full.
    */
   readonly hashCache: Map<string, string>
 }
 
 export const HASH_CACHE_SIZE = 512
 
-export function actionContext (hashKey: KeyObject): ActionContext {
-  return { hashKey, hashCache: new Map() }
+export function actionContext (hashKey: Uint8Array): ActionContext {
+  return { hasher: new HmacSha256(hashKey), hashCache: new Map() }
 }
 
 export type ValueTransform = (value: unknown, ctx: ActionContext) => unknown
@@ -70,7 +70,7 @@ export const hashValue: ValueTransform = (value, ctx) => {
   const text = canonicalJson(value)
   let digest = ctx.hashCache.get(text)
   if (digest === undefined) {
-    digest = createHmac('sha256', ctx.hashKey).update(text, 'utf8').digest('base64url')
+    digest = ctx.hasher.base64url(text)
     if (ctx.hashCache.size >= HASH_CACHE_SIZE) ctx.hashCache.clear()
     ctx.hashCache.set(text, digest)
   }

@@ -1,6 +1,6 @@
 import t from 'tap'
 import fc from 'fast-check'
-import { randomBytes } from 'node:crypto'
+import { createHmac, randomBytes } from 'node:crypto'
 import { CursorCodec } from '../../src/engine/cursor.js'
 import { GatewayError } from '../../src/errors.js'
 
@@ -44,4 +44,17 @@ t.test('refuses tampered, foreign and malformed cursors', async t => {
     return code(() => codec.decode('share-1', 'orders', raw.toString('base64url'))) === 'cursor_invalid'
   }), { numRuns: 300 })
   t.pass('every single-bit flip is refused')
+})
+
+t.test('the wire form is HMAC-SHA-256(share \\0 product \\0 payload)[0..12], whatever order partitions were added in', async t => {
+  const key = randomBytes(32)
+  const codec = new CursorCodec(key)
+  const sorted = codec.encode('sh_1', 'orders', new Map([[0, 5], [1, 300], [7, 2 ** 40]]))
+  const shuffled = codec.encode('sh_1', 'orders', new Map([[7, 2 ** 40], [0, 5], [1, 300]]))
+  t.equal(shuffled, sorted, 'partitions are written in ascending order')
+  const raw = Buffer.from(sorted, 'base64url')
+  const payload = raw.subarray(0, raw.length - 12)
+  const mac = createHmac('sha256', key).update('sh_1\u0000orders\u0000').update(payload).digest().subarray(0, 12)
+  t.equal(raw.subarray(raw.length - 12).toString('hex'), mac.toString('hex'), 'the same MAC node:crypto computes: cursors issued before stay valid')
+  t.strictSame([...codec.decode('sh_1', 'orders', sorted)], [[0, 5], [1, 300], [7, 2 ** 40]])
 })
