@@ -2,20 +2,21 @@
  * Compiles a policy ONCE (at catalog load) into a closure; binding it to a share
  * gives the view `record → what this share receives | not delivered` (DESIGN §1
  * "compile once, run many"). Load-time work: path and type checks against the
- * product schema, the CEL filter, the path tree, the output schema. Per record:
- * one filter call, one walk over the listed paths, nothing parsed or compiled.
+ * product schema, the CEL filter, the path tree turned into generated code
+ * (view-code.ts), the output schema. Per record: one filter call, one pass of the
+ * generated functions over the listed paths, nothing parsed or compiled.
  *
  * allow mode builds the output from an empty object and copies only listed paths,
  * so a field added upstream later can never leak. deny mode copies the record
  * along the listed paths only (everything else is shared with the input, which
  * nobody mutates) and leaves out what is dropped.
  */
-import { createSecretKey } from 'node:crypto'
 import { WITHHELD, actionContext, generalizeValue, hashValue, keepAny, keepScalar, maskValue, truncateValue, type ActionContext, type ValueTransform } from './actions.js'
 import { checkRulesAgainstSchema } from './check.js'
 import { SchemaNavigator, type JsonSchema } from './json-schema.js'
 import { deriveOutputSchema, withheldMentions } from './output-schema.js'
-import { buildTree, findOverlaps, parseRules, type TreeLevel } from './path-tree.js'
+import { buildTree, findOverlaps, parseRules } from './path-tree.js'
+import { compileObjectView } from './view-code.js'
 import { CelPartner, compileWhere, type CompiledWhere } from './where.js'
 import type { CompiledPolicy, KeyAction, PolicyBinding, PolicyInput, PolicyOutcome, PolicyView } from './types.js'
 import type { FieldActionSpec, KeyFormat } from '../catalog/types.js'
@@ -46,24 +47,6 @@ export interface PolicyProblem {
   message: string
 }
 
-// ---------------------------------------------------------------------------
-// Runtime tree. HOT PATH structures: arrays and Maps walked per record.
-
-interface AllowEntry {
-  name: string
-  arrays: number
-  leaf: ValueTransform | undefined
-  children: AllowEntry[] | undefined
-}
-
-interface DenyEntry {
-  name: string
-  arrays: number
-  drop: boolean
-  leaf: ValueTransform | undefined
-  children: Map<string, DenyEntry> | undefined
-}
-
 function transformFor (action: FieldActionSpec, mode: 'allow' | 'deny'): ValueTransform | undefined {
   if (action === 'keep') return mode === 'allow' ? keepScalar : keepAny
   if (action === 'drop') return undefined
@@ -71,29 +54,6 @@ function transformFor (action: FieldActionSpec, mode: 'allow' | 'deny'): ValueTr
   if ('mask' in action) return maskValue(action.mask.keep_first ?? 0, action.mask.keep_last ?? 0)
   if ('truncate' in action) return truncateValue(action.truncate)
   return generalizeValue(action.generalize)
-}
-
-function allowEntries (level: TreeLevel): AllowEntry[] {
-  return [...level.values()].map(e => ({
-    name: e.name,
-    arrays: e.arrays,
-    leaf: e.action === undefined ? undefined : transformFor(e.action, 'allow'),
-    children: e.children === undefined ? undefined : allowEntries(e.children)
-  }))
-}
-
-function denyEntries (level: TreeLevel): Map<string, DenyEntry> {
-  const out = new Map<string, DenyEntry>()
-  for (const e of level.values()) {
-    out.set(e.name, {
-      name: e.name,
-      arrays: e.arrays,
-      drop: e.action === 'drop',
-      leaf: e.action === undefined ? undefined : transformFor(e.action, 'deny'),
-      children: e.children === undefined ? undefined : denyEntries(e.children)
-    })
-  }
-  return out
 }
 
 const hasOwn = Object.prototype.hasOwnProperty
@@ -106,71 +66,6 @@ function isPlainObject (value: unknown): value is Record<string, unknown> {
 function setOwn (target: Record<string, unknown>, key: string, value: unknown): void {
   if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true })
   else target[key] = value
-}
-
-// HOT PATH
-function allowObject (input: Record<string, unknown>, entries: readonly AllowEntry[], ctx: ActionContext): Record<string, unknown> {
-  const out: Record<string, unknown> = {}
-  for (let i = 0; i < entries.length; i++) {
-    const e = entries[i] as AllowEntry
-    if (!hasOwn.call(input, e.name)) continue // absent stays absent
-    const r = allowValue(input[e.name], e, e.arrays, ctx)
-    // A policy field named __proto__ must become data, not a prototype: rare, so decided per entry.
-    if (r !== WITHHELD) { if (e.name === '__proto__') setOwn(out, e.name, r); else out[e.name] = r }
-  }
-  return out
-}
-
-// HOT PATH
-function allowValue (value: unknown, e: AllowEntry, arrays: number, ctx: ActionContext): unknown {
-  if (arrays > 0) {
-    if (value === null) return null
-    if (!Array.isArray(value)) return WITHHELD
-    const out: unknown[] = []
-    for (let i = 0; i < value.length; i++) {
-      const r = allowValue(value[i], e, arrays - 1, ctx)
-      if (r !== WITHHELD) out.push(r)
-    }
-    return out
-  }
-  if (e.leaf !== undefined) return e.leaf(value, ctx)
-  if (value === null) return null
-  if (!isPlainObject(value)) return WITHHELD
-  return allowObject(value, e.children as AllowEntry[], ctx)
-}
-
-// HOT PATH
-function denyObject (input: Record<string, unknown>, level: ReadonlyMap<string, DenyEntry>, ctx: ActionContext): Record<string, unknown> {
-  const out: Record<string, unknown> = {}
-  const keys = Object.keys(input)
-  for (let i = 0; i < keys.length; i++) {
-    const k = keys[i] as string
-    const e = level.get(k)
-    if (e === undefined) { setOwn(out, k, input[k]); continue }
-    if (e.drop) continue
-    const r = denyValue(input[k], e, e.arrays, ctx)
-    if (r !== WITHHELD) setOwn(out, k, r)
-  }
-  return out
-}
-
-// HOT PATH
-function denyValue (value: unknown, e: DenyEntry, arrays: number, ctx: ActionContext): unknown {
-  if (arrays > 0) {
-    if (value === null) return null
-    // Not the array the policy expects: it may hold what should be dropped, so it is withheld.
-    if (!Array.isArray(value)) return WITHHELD
-    const out: unknown[] = []
-    for (let i = 0; i < value.length; i++) {
-      const r = denyValue(value[i], e, arrays - 1, ctx)
-      if (r !== WITHHELD) out.push(r)
-    }
-    return out
-  }
-  if (e.leaf !== undefined) return e.leaf(value, ctx)
-  if (value === null) return null
-  if (!isPlainObject(value)) return WITHHELD
-  return denyObject(value, e.children as Map<string, DenyEntry>, ctx)
 }
 
 /** Partner attributes as CEL sees them: strings only (numbers and booleans as their text). */
@@ -220,21 +115,14 @@ export function compilePolicy (source: PolicySource, product: ProductContext): {
   const usesHash = rules.some(r => r.action === 'hash') || keyAction === 'hash'
   const filter = where?.filter
 
-  const transformValue: (value: unknown, ctx: ActionContext) => unknown = source.mode === 'allow'
-    ? (() => {
-        const entries = allowEntries(root)
-        return (value, ctx) => isPlainObject(value) ? allowObject(value, entries, ctx) : WITHHELD
-      })()
-    : (() => {
-        const level = denyEntries(root)
-        return (value, ctx) => isPlainObject(value) ? denyObject(value, level, ctx) : WITHHELD
-      })()
+  const objectView = compileObjectView(root, source.mode, transformFor)
+  const transformValue = (value: unknown, ctx: ActionContext): unknown => isPlainObject(value) ? objectView(value, ctx) : WITHHELD
 
   const bind = (binding: PolicyBinding): PolicyView => {
     if (!(binding.hashKey instanceof Uint8Array) || binding.hashKey.length < 16) {
       throw new TypeError('policy binding needs a hash key of at least 16 bytes (GatewaySecret.key("field-hash", shareId))')
     }
-    const ctx: ActionContext = actionContext(createSecretKey(binding.hashKey))
+    const ctx: ActionContext = actionContext(binding.hashKey)
     const partner = new CelPartner(binding.partnerId ?? '', attributeStrings(binding.partnerAttributes))
 
     // HOT PATH: once per record (and share).

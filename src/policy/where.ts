@@ -13,6 +13,7 @@
  */
 import { Environment, type ASTNode } from '@marcbachmann/cel-js'
 import { SchemaNavigator, isSchemaObject, type SchemaObject } from './json-schema.js'
+import { UNDECIDED, compileFastWhere } from './where-fast.js'
 
 /** `partner` in CEL: a typed message, so `partner.typo` is a load error, not a runtime one. */
 export class CelPartner {
@@ -176,9 +177,10 @@ function isAst (value: unknown): value is ASTNode {
 
 /**
  * Compiles a `where` expression once. Returns the problems (messages without the
- * `where: ` prefix) or the filter.
+ * `where: ` prefix) or the filter. `fastPath: false` runs every record through
+ * cel-js (tests compare the two).
  */
-export function compileWhere (expression: string, schema: { navigator: SchemaNavigator, schemaFile: string }): { ok: true, where: CompiledWhere } | { ok: false, problems: string[] } {
+export function compileWhere (expression: string, schema: { navigator: SchemaNavigator, schemaFile: string }, options: { fastPath?: boolean } = {}): { ok: true, where: CompiledWhere } | { ok: false, problems: string[] } {
   const checked = environment.check(expression)
   if (!checked.valid) {
     return { ok: false, problems: [describe(expression, (checked.error ?? {}) as CelErrorLike, 'invalid expression')] }
@@ -214,8 +216,13 @@ export function compileWhere (expression: string, schema: { navigator: SchemaNav
     return `${code}${where(expression, range)}`
   }
 
-  // HOT PATH: one call of the compiled program per record.
+  // HOT PATH: one call per record — the fast path when it can decide, else the CEL program.
+  const fast = options.fastPath === false ? undefined : compileFastWhere(program.ast)
   const filter: WhereFilter = ctx => {
+    if (fast !== undefined) {
+      const decided = fast(ctx)
+      if (decided !== UNDECIDED) return decided
+    }
     let result: unknown
     try {
       result = program(ctx)
