@@ -90,13 +90,19 @@ export class CursorCodec {
     this.hmac = new HmacSha256(key)
   }
 
+  /** The last prefix used: consecutive cursors are nearly always for the same stream. */
+  private last: { shareId: string, product: string, prefix: Buffer } = { shareId: '', product: '', prefix: Buffer.alloc(0) }
+
   private prefix (shareId: string, product: string): Buffer {
+    const last = this.last
+    if (last.shareId === shareId && last.product === product && shareId !== '') return last.prefix
     const id = `${shareId}\u0000${product}\u0000`
     let prefix = this.prefixes.get(id)
     if (prefix === undefined) {
       prefix = Buffer.from(id, 'utf8')
       if (this.prefixes.size < 100_000) this.prefixes.set(id, prefix)
     }
+    this.last = { shareId, product, prefix }
     return prefix
   }
 

@@ -12,7 +12,7 @@ import type { Product } from '../catalog/types.js'
 import type { Logger } from '../observability/logger.js'
 import { cursorPayload } from './cursor.js'
 import { decodeRecord } from './record-decoder.js'
-import { TapRing, type EntryStatus, type RingBounds } from './tap-ring.js'
+import { TapRing, type EntryStatus, type RingBounds, type RingEntry } from './tap-ring.js'
 import type { QuarantineWriter } from './quarantine.js'
 
 /** What the tap wakes when it appended records. */
@@ -133,6 +133,7 @@ export class ProductTap {
     const product = this.options.product()
     if (product === undefined) { this.retire(); return }
     const now = Date.now()
+    const appended: RingEntry[] = []
     for (const record of records) {
       const next = this.positions.get(record.partition)
       if (next !== undefined && record.offset < next) continue
@@ -147,20 +148,25 @@ export class ProductTap {
         this.logger.warn({ partition: record.partition, offset: record.offset, reason: decoded.reason, detail: decoded.detail }, 'record withheld and quarantined')
       }
       this.positions.set(record.partition, record.offset + 1)
-      this.ring.append({
+      const valueText = decoded.ok ? decoded.text : undefined
+      appended.push(this.ring.append({
         partition: record.partition,
         offset: record.offset,
         timestamp: record.timestamp,
         key: decoded.ok ? decoded.key : undefined,
         value: decoded.ok ? decoded.value : undefined,
+        valueText,
         headers: record.headers,
         status,
         cursorPayload: cursorPayload(this.positions),
         appendedAt: now,
         bytes: recordBytes(record)
-      })
+      }))
     }
     for (const listener of this.listeners) listener.wake()
+    // Caught-up subscriptions have computed their views by now (wake runs them up to
+    // their first wait); the parsed trees are let go so they die young.
+    for (const entry of appended) if (entry.valueText !== undefined) entry.value = undefined
   }
 
   /**

@@ -6,7 +6,8 @@ import type { HeaderValue, KafkaRecord } from '../kafka/types.js'
 import type { Product } from '../catalog/types.js'
 
 export type DecodedRecord =
-  | { ok: true, key: unknown, value: unknown }
+  /** `text`: the value's JSON text as received (undefined for a tombstone). */
+  | { ok: true, key: unknown, value: unknown, text: string | undefined }
   | { ok: false, reason: 'not_json' | 'schema' | 'key_not_json', detail: string }
 
 export function decodeKey (product: Product, key: Buffer | null): { ok: true, key: unknown } | { ok: false } {
@@ -23,10 +24,11 @@ export function decodeRecord (product: Product, record: KafkaRecord): DecodedRec
   const key = decodeKey(product, record.key)
   if (!key.ok) return { ok: false, reason: 'key_not_json', detail: 'key is not valid JSON' }
   // A tombstone (compacted topics: "this key is deleted") passes with a null value.
-  if (record.value === null) return { ok: true, key: key.key, value: null }
+  if (record.value === null) return { ok: true, key: key.key, value: null, text: undefined }
+  const text = record.value.toString('utf8')
   let value: unknown
   try {
-    value = JSON.parse(record.value.toString('utf8'))
+    value = JSON.parse(text)
   } catch {
     return { ok: false, reason: 'not_json', detail: 'value is not valid JSON' }
   }
@@ -35,7 +37,7 @@ export function decodeRecord (product: Product, record: KafkaRecord): DecodedRec
     // Path and rule only: the offending value must not travel into logs or the quarantine reason.
     return { ok: false, reason: 'schema', detail: `${first?.instancePath === '' ? '/' : first?.instancePath ?? '/'} ${first?.message ?? 'does not match the schema'}` }
   }
-  return { ok: true, key: key.key, value }
+  return { ok: true, key: key.key, value, text }
 }
 
 /** Header values as strings (the wire envelope is JSON). */

@@ -19,9 +19,18 @@ export interface RingEntry {
   readonly partition: number
   readonly offset: number
   readonly timestamp: number
-  /** Decoded key and value (JSON-parsed), undefined when status is not ok. */
+  /** Decoded key (JSON-parsed for json keys), undefined when status is not ok. */
   readonly key: unknown
-  readonly value: unknown
+  /**
+   * The parsed value, only until the subscriptions woken by the append have computed
+   * their views; then undefined (a tombstone stays null), and a later view parses
+   * `valueText` again. Parsed trees kept for the ring's lifetime survived every
+   * young-generation GC and made each one copy them: minor pauses of 7–25 ms, the
+   * largest part of the tail latency (bench/README.md, latency).
+   */
+  value: unknown
+  /** The value's JSON text as received (checked against the schema); undefined for a tombstone or a withheld record. */
+  readonly valueText: string | undefined
   readonly headers: Record<string, HeaderValue>
   readonly status: EntryStatus
   /** Varint-encoded position vector right after this record (the unsigned cursor payload). */

@@ -115,7 +115,9 @@ export function compilePolicy (source: PolicySource, product: ProductContext): {
   const usesHash = rules.some(r => r.action === 'hash') || keyAction === 'hash'
   const filter = where?.filter
 
-  const objectView = compileObjectView(root, source.mode, transformFor)
+  // deny mode with nothing listed passes the value as it is: no copy (nobody mutates it).
+  const passesValueUnchanged = source.mode === 'deny' && root.size === 0
+  const objectView = passesValueUnchanged ? (value: Record<string, unknown>) => value : compileObjectView(root, source.mode, transformFor)
   const transformValue = (value: unknown, ctx: ActionContext): unknown => isPlainObject(value) ? objectView(value, ctx) : WITHHELD
 
   const bind = (binding: PolicyBinding): PolicyView => {
@@ -163,6 +165,7 @@ export function compilePolicy (source: PolicySource, product: ProductContext): {
     keyAction,
     hasFilter: filter !== undefined,
     shareIndependent: !usesHash && where?.usesPartner !== true,
+    passesValueUnchanged,
     bind
   })
   return { ok: true, policy }

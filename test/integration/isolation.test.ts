@@ -68,5 +68,9 @@ t.test('50 stalled clients and 1 healthy one', async t => {
   t.equal(healthy.ended, false, 'the healthy client is still connected')
   const after = await rssMiB(gw.child.pid!)
   t.comment(`gateway RSS: ${before.toFixed(0)} MiB with 51 clients connected → ${after.toFixed(0)} MiB after 20k records (~12 MB of data)`)
-  t.ok(after - before < 150, `memory stays bounded (grew ${(after - before).toFixed(0)} MiB, bound 150 MiB; ring 2,000 records)`)
+  // Unbounded buffering would hold the whole 12 MB for each of the 50 stalled clients
+  // (≥ 600 MB). Bounded, the growth is V8's heap and young generation settling, kafkajs
+  // fetch buffers and 50 × 256 KB of socket buffers: 85–115 MiB alone, up to ~150 MiB
+  // when the rest of the suite runs alongside (RSS is a high-water mark).
+  t.ok(after - before < 200, `memory stays bounded (grew ${(after - before).toFixed(0)} MiB, bound 200 MiB; ring 2,000 records)`)
 })
