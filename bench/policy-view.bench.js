@@ -79,6 +79,7 @@ export async function run ({ quick, log }) {
     description: 'orders/partner-basic view (where + hash + mask + truncate + generalize + [*]) per demo order, in process',
     unit: 'records/s',
     better: 'higher',
+    target: { ratio: 0.67, text: 'the full policy costs ≤ 1.5× the baseline (Policies issue)' },
     baseline: { label: 'JSON.parse + JSON.stringify', samples: base },
     candidate: { label: 'JSON.parse + compiled view + JSON.stringify', samples: cand },
     params: { records: texts.length, rounds, samples, avgBytes: Math.round(texts.reduce((n, t) => n + t.length, 0) / texts.length) },

@@ -1,19 +1,25 @@
 /**
- * stream-throughput → two results, `stream-passthrough` and `stream-full-policy`:
- * delivered records/s to one SSE subscriber (from earliest) through the real gateway,
- * once through a passthrough policy and once through the full `orders/partner-basic`
- * policy, against a raw kafkajs `eachBatch` consumer reading the same topic.
+ * stream-throughput → four results, `stream-passthrough`, `stream-full-policy`,
+ * `stream-minimal-proxy` and `stream-minimal-proxy-checked`: delivered records/s to one
+ * SSE subscriber (from earliest) through the real gateway, once through a passthrough
+ * policy and once through the full `orders/partner-basic` policy, and through a
+ * minimal kafkajs → SSE proxy without and with the per-record parse and schema check
+ * (ceilings for any gateway here), against a raw kafkajs `eachBatch` consumer reading
+ * the same topic.
  *
  * One topic, one data set (N orders padded to 1 KB, 3 partitions), one gateway, one
- * partner with two shares. Every round runs the three readers one after another, the
- * order rotated and reversed between rounds; both results use the same baseline
- * samples (the baseline ran side by side with both candidates).
+ * partner with two shares. Every round runs the five readers one after another, the
+ * order rotated and reversed between rounds; all results use the same baseline
+ * samples (the baseline ran side by side with every candidate).
  *
  * Targets (Stream engine issue): passthrough ≥ 0.8× the baseline, full policy ≥ 0.5×.
  */
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { gatewayEnv, newAdminToken, PASSTHROUGH_POLICY, preparePolicies, spawnGateway, waitReady, createPartner, createShare } from './lib/gateway.js'
 import { benchCluster, benchTopic, cleanUp, produceAll, readWithKafkajs } from './lib/kafka.js'
 import { readThroughGateway } from './lib/clients.js'
@@ -21,7 +27,24 @@ import { PaddedOrders } from './lib/records.js'
 import { median, roundOrder, sleep } from './lib/util.js'
 
 /** This file produces these results (`node bench/run.js stream-passthrough` runs this file). */
-export const results = ['stream-passthrough', 'stream-full-policy']
+export const results = ['stream-passthrough', 'stream-full-policy', 'stream-minimal-proxy', 'stream-minimal-proxy-checked']
+
+/** Starts bench/lib/minimal-proxy.js; resolves with its URL, pid and stop(). */
+async function startMinimalProxy (brokers, topic, checkWith) {
+  const args = [path.join(path.dirname(fileURLToPath(import.meta.url)), 'lib', 'minimal-proxy.js'), brokers, topic, ...(checkWith === undefined ? [] : ['--check', checkWith])]
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  const port = await new Promise((resolve, reject) => {
+    let out = ''
+    child.stdout.on('data', chunk => { out += chunk; const m = /port=(\d+)/.exec(out); if (m !== null) resolve(Number(m[1])) })
+    child.once('exit', code => reject(new Error(`minimal proxy exited (${code})`)))
+  })
+  child.stdout.resume()
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    pid: child.pid,
+    stop: () => new Promise(resolve => { child.once('exit', resolve); child.kill('SIGTERM') })
+  }
+}
 
 const PRODUCT = 'orders'
 const PARTITIONS = 3
@@ -36,6 +59,8 @@ export async function run ({ quick, brokers, log }) {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'streamshare-bench-'))
   const groups = []
   let gateway
+  let proxy
+  let checkedProxy
 
   try {
     await cluster.ensureTopics([{ topic, partitions: PARTITIONS }])
@@ -55,15 +80,24 @@ export async function run ({ quick, brokers, log }) {
       full: await createShare(gateway.adminUrl, adminToken, { partner, product: PRODUCT, policy: 'partner-basic' })
     }
     const url = `${gateway.partnerUrl}/v1/streams/${PRODUCT}?from=earliest`
+    proxy = await startMinimalProxy(brokers, topic)
+    checkedProxy = await startMinimalProxy(brokers, topic, policiesDir)
+    const throughProxy = (p) => {
+      const group = `streamshare-bench.minimal-proxy.${randomBytes(6).toString('hex')}`
+      groups.push(group)
+      return readThroughGateway(`${p.url}?group=${group}`, 'none', records, { format: 'sse', gatewayPid: p.pid })
+    }
     const readers = {
       kafkajs: () => readWithKafkajs(brokers, topic, records, groups),
+      proxy: () => throughProxy(proxy),
+      checked: () => throughProxy(checkedProxy),
       passthrough: () => readThroughGateway(url, tokens.passthrough, records, { format: 'sse', gatewayPid: gateway.pid }),
       full: () => readThroughGateway(url, tokens.full, records, { format: 'sse', gatewayPid: gateway.pid })
     }
-    // BENCH_THROUGHPUT_ONLY=passthrough|full: run the baseline and one candidate (for profiling one path).
+    // BENCH_THROUGHPUT_ONLY=passthrough|full|proxy: run the baseline and one candidate (for profiling one path).
     const only = process.env.BENCH_THROUGHPUT_ONLY
     const names = Object.keys(readers).filter(n => only === undefined || only === '' || n === 'kafkajs' || n === only)
-    const got = { kafkajs: [], passthrough: [], full: [] }
+    const got = { kafkajs: [], proxy: [], checked: [], passthrough: [], full: [] }
 
     for (let i = 0; i < warmups; i++) for (const n of names) { await readers[n](); await settle() }
     for (let i = 0; i < samples; i++) {
@@ -85,6 +119,8 @@ export async function run ({ quick, brokers, log }) {
       'Each sample starts cold: a new consumer group (baseline) or a new SSE stream from earliest (candidate: the gateway opens a private replay reader, a kafkajs consumer with the TopicReader settings, and hands over to the tap at the end). Group join time is inside the timing for both; firstMs in details shows it.',
       'The client (bench process) parses every SSE event: split the frame, JSON.parse the envelope, read value.total; the baseline JSON.parses every Kafka value and reads total.',
       'The gateway runs as node dist/main.js (log level info); its CPU comes from /proc/<pid>/stat (clock ticks). Client CPU is process.cpuUsage() of the bench process.',
+      'stream-minimal-proxy is bench/lib/minimal-proxy.js in the same rounds: a kafkajs consumer writing each value unparsed into an SSE event, nothing else (no schema check, policy, cursor or auth); read by the same client. It is a ceiling for any gateway on this machine.',
+      'stream-minimal-proxy-checked is the same proxy that also JSON.parses every value and checks it against the orders schema (the gateway\'s compiled ajv validator), as the Stream engine issue requires of the gateway: a ceiling for any gateway that meets that requirement.',
       `Broker, gateway and client share one machine (${os.cpus().length} cores): the candidate pays for one more process competing for the cores.`
     ]
     const result = (name, key, label, target, what) => {
@@ -95,7 +131,7 @@ export async function run ({ quick, brokers, log }) {
         description: `${records.toLocaleString('en-US')} orders of ${Math.round(avgBytes)} B JSON, ${PARTITIONS} partitions, 1 SSE subscriber from earliest through ${what}: records/s until the last record is parsed`,
         unit: 'records/s',
         better: 'higher',
-        target: { ratio: target, text: `≥ ${target}× the baseline (Stream engine issue)` },
+        target: target === undefined ? undefined : { ratio: target, text: `≥ ${target}× the baseline (Stream engine issue)` },
         baseline: { label: 'kafkajs consumer (eachBatch + JSON.parse)', samples: base.map(s => s.rate), details: base },
         candidate: { label, samples: cand.map(s => s.rate), details: cand },
         cpu: {
@@ -107,17 +143,22 @@ export async function run ({ quick, brokers, log }) {
           ratio: cpuCand / cpuBase,
           note: 'lower is better; candidate = gateway process + SSE client process'
         },
-        params: { ...params, policy: key === 'full' ? 'orders/partner-basic' : 'orders/passthrough (mode deny, fields {}, no where, no headers)' },
+        params: { ...params, policy: { full: 'orders/partner-basic', passthrough: 'orders/passthrough (mode deny, fields {}, no where, no headers)', proxy: 'none (minimal proxy)' }[key] },
         notes: common
       }
     }
-    if (names.length < 3) return result(only === 'full' ? 'stream-full-policy' : 'stream-passthrough', only, `gateway SSE, ${only} policy (only this candidate ran)`, only === 'full' ? 0.5 : 0.8, only)
-    return [
+    const all = [
       result('stream-passthrough', 'passthrough', 'gateway SSE, passthrough policy (child process) + undici client', 0.8, 'a passthrough policy (deny mode, nothing dropped)'),
-      result('stream-full-policy', 'full', 'gateway SSE, orders/partner-basic (child process) + undici client', 0.5, 'orders/partner-basic (where + hash + mask + truncate + generalize)')
+      result('stream-full-policy', 'full', 'gateway SSE, orders/partner-basic (child process) + undici client', 0.5, 'orders/partner-basic (where + hash + mask + truncate + generalize)'),
+      result('stream-minimal-proxy', 'proxy', 'minimal kafkajs → SSE proxy (child process) + undici client', undefined, 'bench/lib/minimal-proxy.js (no parse, check, policy, cursor or auth)'),
+      result('stream-minimal-proxy-checked', 'checked', 'minimal proxy + JSON.parse and schema check per record (child process) + undici client', undefined, 'bench/lib/minimal-proxy.js --check (parse and schema check only, the value sent as received)')
     ]
+    const keys = { 'stream-passthrough': 'passthrough', 'stream-full-policy': 'full', 'stream-minimal-proxy': 'proxy', 'stream-minimal-proxy-checked': 'checked' }
+    return all.filter(r => got[keys[r.name]].length > 0)
   } finally {
     if (gateway !== undefined) await gateway.stop()
+    if (proxy !== undefined) await proxy.stop()
+    if (checkedProxy !== undefined) await checkedProxy.stop()
     await cleanUp(cluster, { topics: [topic], groups, log })
     await rm(tmp, { recursive: true, force: true })
   }
