@@ -10,8 +10,9 @@
  * pads ONCE, then per message compresses only the message blocks and one outer block,
  * with no allocation but the result. It is checked bit for bit against node:crypto in
  * test/unit/hmac-sha256.test.ts (random keys, lengths across block edges, non-ASCII
- * and lone surrogates). No branch depends on the key or message content, only on the
- * message length, so timing reveals nothing a length would not.
+ * and lone surrogates). Apart from the message length, the only branch on content is
+ * whether the text is all ASCII (a faster encoder); verifiers compare MACs with
+ * timingSafeEqual, and what is hashed is the partner's own data, not a secret.
  */
 import { createHash } from 'node:crypto'
 
@@ -31,8 +32,10 @@ const IV = Int32Array.from([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x51
 const W = new Int32Array(64)
 /** Working state of the current HMAC. */
 const H = new Int32Array(8)
-/** Message bytes plus padding; grown when a longer message comes. */
-let scratch = new Uint8Array(1024)
+/** Message bytes plus padding; grown for a longer message, given back after a very long one. */
+const SCRATCH_BYTES = 1024
+const SCRATCH_KEEP_BYTES = 65536
+let scratch = new Uint8Array(SCRATCH_BYTES)
 const encoder = new TextEncoder()
 const BASE64URL = Array.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_', c => c.charCodeAt(0))
 const base64Codes: number[] = new Array<number>(43).fill(0)
@@ -121,6 +124,8 @@ export class HmacSha256 {
     W[15] = (64 + 32) * 8
     H.set(this.outer)
     compress(H)
+    // One huge hashed value must not pin megabytes for the life of the process.
+    if (scratch.length > SCRATCH_KEEP_BYTES) scratch = new Uint8Array(SCRATCH_BYTES)
   }
 
   /** HMAC of the UTF-8 text, as base64url without padding (43 characters). */

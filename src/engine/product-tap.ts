@@ -165,7 +165,9 @@ export class ProductTap {
     }
     for (const listener of this.listeners) listener.wake()
     // Caught-up subscriptions have computed their views by now (wake runs them up to
-    // their first wait); the parsed trees are let go so they die young.
+    // their first wait); the parsed trees are let go so they die young. A subscription
+    // that was not ready (waiting for its socket or its quota, or still replaying)
+    // parses the text again, once per record and view.
     for (const entry of appended) if (entry.valueText !== undefined) entry.value = undefined
   }
 

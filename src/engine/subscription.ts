@@ -395,25 +395,19 @@ export class Subscription implements OpenStream {
     // The tap let the parsed value go once its first readers had their views: parse the
     // text again (it passed the schema check when the tap read it).
     const value = entry.value === undefined && entry.valueText !== undefined ? JSON.parse(entry.valueText) as unknown : entry.value
-    view = this.computeView(entry.partition, entry.offset, entry.timestamp, entry.status.ok ? { key: entry.key, value, text: entry.valueText, headers: entry.headers } : undefined, active)
+    view = this.computeView(entry.partition, entry.offset, entry.timestamp, entry.status.ok ? { key: entry.key, value, headers: entry.headers } : undefined, active)
     views.set(active.key, view)
     if (view.deliver) (this.tap as ProductTap).ring.charge(entry, view.prefix.length * 2 + 64)
     return view
   }
 
-  private computeView (partition: number, offset: number, timestamp: number, record: { key: unknown, value: unknown, text: string | undefined, headers: Record<string, HeaderValue> } | undefined, active: ActiveView): CachedView {
+  private computeView (partition: number, offset: number, timestamp: number, record: { key: unknown, value: unknown, headers: Record<string, HeaderValue> } | undefined, active: ActiveView): CachedView {
     if (record === undefined) {
       return { deliver: true, type: 'skipped', prefix: jsonPrefix({ type: 'skipped', partition, offset, reason: 'schema' }), alignedCursor: undefined, frames: undefined }
     }
     const outcome = active.view({ value: record.value, key: record.key, headers: recordHeaders(record.headers) })
     if (!outcome.delivered) return { deliver: false, reason: outcome.reason }
-    // The value is the record's own under a passthrough policy: its JSON text is
-    // spliced in instead of serialising the parsed value again (a 1 KB value: ~8 µs).
-    // The text parsed and passed the schema, so it is valid JSON; a line break would
-    // split an SSE or NDJSON frame, so multi-line text is serialised instead.
-    const valueJson = active.policy.compiled.passesValueUnchanged && outcome.value === record.value && record.text !== undefined && record.text.indexOf('\n') === -1 && record.text.indexOf('\r') === -1
-      ? record.text
-      : JSON.stringify(outcome.value) ?? 'null'
+    const valueJson = JSON.stringify(outcome.value) ?? 'null'
     const prefix = recordPrefix(this.productJson, partition, offset, timestamp, outcome.key, valueJson, outcome.headers, active.policy.version)
     return { deliver: true, type: 'record', prefix, alignedCursor: undefined, frames: undefined }
   }
@@ -489,7 +483,7 @@ export class Subscription implements OpenStream {
       this.positions.set(record.partition, record.offset + 1)
       const decoded = decodeRecord(this.options.product, record)
       if (!decoded.ok) this.deps.quarantine.add(this.product, record, { reason: decoded.reason, detail: decoded.detail })
-      const view = this.computeView(record.partition, record.offset, record.timestamp, decoded.ok ? { key: decoded.key, value: decoded.value, text: decoded.text, headers: record.headers } : undefined, active)
+      const view = this.computeView(record.partition, record.offset, record.timestamp, decoded.ok ? { key: decoded.key, value: decoded.value, headers: record.headers } : undefined, active)
       if (!view.deliver) {
         this.countFiltered(view.reason)
         continue

@@ -165,7 +165,6 @@ export function compilePolicy (source: PolicySource, product: ProductContext): {
     keyAction,
     hasFilter: filter !== undefined,
     shareIndependent: !usesHash && where?.usesPartner !== true,
-    passesValueUnchanged,
     bind
   })
   return { ok: true, policy }

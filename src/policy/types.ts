@@ -62,12 +62,6 @@ export interface CompiledPolicy {
    * computed once and sent to every share that uses this policy.
    */
   readonly shareIndependent: boolean
-  /**
-   * True when a delivered outcome's `value` is the input value itself (deny mode
-   * with no field rules): the engine may then send the record's own JSON text
-   * instead of serialising the parsed value again.
-   */
-  readonly passesValueUnchanged: boolean
   /** Binds the policy to one share. Cheap (no compiling); call once per share and policy version. */
   bind (binding: PolicyBinding): PolicyView
 }

@@ -73,7 +73,11 @@ export class HttpStreamSink implements StreamSink {
 
   get closed (): boolean { return this.ended || this.res.destroyed || this.res.writableEnded }
 
-  /** Bytes (text frames: characters) accepted but not yet sent to the client. */
+  /**
+   * What was accepted but not yet sent: bytes held by the response plus the characters
+   * of text not yet handed to it (1–3 bytes each in UTF-8, so non-ASCII text is
+   * undercounted until the next tick hands it over).
+   */
   get bufferedBytes (): number { return this.res.writableLength + this.pending.length }
 
   get writable (): boolean {

@@ -71,3 +71,12 @@ t.test('instances with different keys do not share state', async t => {
   t.equal(a.base64url('"c-1"'), first)
   t.not(first, b.base64url('"c-1"'))
 })
+
+t.test('a very long value (the scratch buffer grows, then is given back) and short ones after it', async t => {
+  const key = Buffer.alloc(32, 5)
+  const h = new HmacSha256(key)
+  const long = 'é'.repeat(100_000)
+  t.equal(h.base64url(long), reference(key, long).toString('base64url'))
+  t.equal(h.base64url('"c-1"'), reference(key, '"c-1"').toString('base64url'))
+  t.equal(h.base64url(long + 'x'), reference(key, long + 'x').toString('base64url'))
+})
