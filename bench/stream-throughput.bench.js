@@ -80,8 +80,6 @@ export async function run ({ quick, brokers, log }) {
       full: await createShare(gateway.adminUrl, adminToken, { partner, product: PRODUCT, policy: 'partner-basic' })
     }
     const url = `${gateway.partnerUrl}/v1/streams/${PRODUCT}?from=earliest`
-    proxy = await startMinimalProxy(brokers, topic)
-    checkedProxy = await startMinimalProxy(brokers, topic, policiesDir)
     const throughProxy = (p) => {
       const group = `streamshare-bench.minimal-proxy.${randomBytes(6).toString('hex')}`
       groups.push(group)
@@ -94,10 +92,12 @@ export async function run ({ quick, brokers, log }) {
       passthrough: () => readThroughGateway(url, tokens.passthrough, records, { format: 'sse', gatewayPid: gateway.pid }),
       full: () => readThroughGateway(url, tokens.full, records, { format: 'sse', gatewayPid: gateway.pid })
     }
-    // BENCH_THROUGHPUT_ONLY=passthrough|full|proxy: run the baseline and one candidate (for profiling one path).
+    // BENCH_THROUGHPUT_ONLY=passthrough|full|proxy|checked: run the baseline and one candidate (for profiling one path).
     const only = process.env.BENCH_THROUGHPUT_ONLY
     const names = Object.keys(readers).filter(n => only === undefined || only === '' || n === 'kafkajs' || n === only)
-    const got = { kafkajs: [], proxy: [], checked: [], passthrough: [], full: [] }
+    const got = Object.fromEntries(Object.keys(readers).map(n => [n, []]))
+    if (names.includes('proxy')) proxy = await startMinimalProxy(brokers, topic)
+    if (names.includes('checked')) checkedProxy = await startMinimalProxy(brokers, topic, policiesDir)
 
     for (let i = 0; i < warmups; i++) for (const n of names) { await readers[n](); await settle() }
     for (let i = 0; i < samples; i++) {
@@ -143,18 +143,18 @@ export async function run ({ quick, brokers, log }) {
           ratio: cpuCand / cpuBase,
           note: 'lower is better; candidate = gateway process + SSE client process'
         },
-        params: { ...params, policy: { full: 'orders/partner-basic', passthrough: 'orders/passthrough (mode deny, fields {}, no where, no headers)', proxy: 'none (minimal proxy)' }[key] },
+        params: { ...params, policy: { full: 'orders/partner-basic', passthrough: 'orders/passthrough (mode deny, fields {}, no where, no headers)', proxy: 'none (minimal proxy)', checked: 'none (minimal proxy: parse + schema check only)' }[key] },
         notes: common
       }
     }
-    const all = [
-      result('stream-passthrough', 'passthrough', 'gateway SSE, passthrough policy (child process) + undici client', 0.8, 'a passthrough policy (deny mode, nothing dropped)'),
-      result('stream-full-policy', 'full', 'gateway SSE, orders/partner-basic (child process) + undici client', 0.5, 'orders/partner-basic (where + hash + mask + truncate + generalize)'),
-      result('stream-minimal-proxy', 'proxy', 'minimal kafkajs → SSE proxy (child process) + undici client', undefined, 'bench/lib/minimal-proxy.js (no parse, check, policy, cursor or auth)'),
-      result('stream-minimal-proxy-checked', 'checked', 'minimal proxy + JSON.parse and schema check per record (child process) + undici client', undefined, 'bench/lib/minimal-proxy.js --check (parse and schema check only, the value sent as received)')
+    const candidates = [
+      ['stream-passthrough', 'passthrough', 'gateway SSE, passthrough policy (child process) + undici client', 0.8, 'a passthrough policy (deny mode, nothing dropped)'],
+      ['stream-full-policy', 'full', 'gateway SSE, orders/partner-basic (child process) + undici client', 0.5, 'orders/partner-basic (where + hash + mask + truncate + generalize)'],
+      ['stream-minimal-proxy', 'proxy', 'minimal kafkajs → SSE proxy (child process) + undici client', undefined, 'bench/lib/minimal-proxy.js (no parse, check, policy, cursor or auth)'],
+      ['stream-minimal-proxy-checked', 'checked', 'minimal proxy + JSON.parse and schema check per record (child process) + undici client', undefined, 'bench/lib/minimal-proxy.js --check (parse and schema check only, the value sent as received)']
     ]
-    const keys = { 'stream-passthrough': 'passthrough', 'stream-full-policy': 'full', 'stream-minimal-proxy': 'proxy', 'stream-minimal-proxy-checked': 'checked' }
-    return all.filter(r => got[keys[r.name]].length > 0)
+    // Only the readers that ran (BENCH_THROUGHPUT_ONLY) give a result.
+    return candidates.filter(([, key]) => got[key].length > 0).map(c => result(...c))
   } finally {
     if (gateway !== undefined) await gateway.stop()
     if (proxy !== undefined) await proxy.stop()

@@ -31,8 +31,8 @@ import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { request } from 'undici'
 import { createPartner, gatewayEnv, newAdminToken, preparePolicies, ROOT, spawnGateway, waitReady } from './lib/gateway.js'
+import { createShareWithQuota } from './lib/admin.js'
 import { benchCluster, benchTopic, cleanUp, startReferenceConsumer } from './lib/kafka.js'
 import { producePaced } from './lib/paced-producer.js'
 import { readMemory } from './lib/memory-probe.js'
@@ -93,14 +93,7 @@ export async function run ({ quick, brokers, log }) {
 async function issueToken (adminUrl, adminToken, quota) {
   await waitReady(adminUrl, adminToken)
   const partner = await createPartner(adminUrl, adminToken)
-  const res = await request(`${adminUrl}/admin/v1/shares`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ partner, products: [{ product: PRODUCT, policy: POLICY, access: ['read'] }], history: 'all', quota })
-  })
-  const body = await res.body.json()
-  if (res.statusCode !== 201) throw new Error(`share: ${res.statusCode} ${JSON.stringify(body)}`)
-  return body.token.access_token
+  return (await createShareWithQuota(adminUrl, adminToken, { partner, product: PRODUCT, policy: POLICY, quota })).token
 }
 
 async function startGateway ({ brokers, tmp, policiesDir, log }, name, { memorySocket, quota }) {

@@ -108,7 +108,7 @@ export async function readWithKafkajs (brokers, topic, total, groups, timeoutMs 
  */
 export function startReferenceConsumer ({ brokers, clientId, groupId, topic, maxWaitMs, onMessage }) {
   const kafka = new kafkajs.Kafka({ clientId, brokers: brokers.split(','), logLevel: kafkajs.logLevel.NOTHING })
-  const consumer = kafka.consumer({ groupId, sessionTimeout: 30000, heartbeatInterval: 3000, maxWaitTimeInMs: maxWaitMs, allowAutoTopicCreation: false })
+  const consumer = kafka.consumer({ groupId, ...CONSUMER_OPTIONS, maxWaitTimeInMs: maxWaitMs })
   const fetching = new Promise(resolve => { consumer.on(consumer.events.FETCH, resolve) })
   const firstFetch = (async () => {
     await consumer.connect()

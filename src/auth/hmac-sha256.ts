@@ -159,7 +159,7 @@ export class HmacSha256 {
     const length = prefix.length + messageLength
     ensureScratch(length + 72)
     scratch.set(prefix, 0)
-    for (let i = 0; i < messageLength; i++) scratch[prefix.length + i] = message[i] as number
+    scratch.set(message.subarray(0, messageLength), prefix.length)
     this.run(length)
     for (let i = 0; i < size; i++) out[at + i] = ((H[i >> 2] as number) >>> (24 - 8 * (i & 3))) & 0xff
   }

@@ -407,8 +407,7 @@ export class Subscription implements OpenStream {
     }
     const outcome = active.view({ value: record.value, key: record.key, headers: recordHeaders(record.headers) })
     if (!outcome.delivered) return { deliver: false, reason: outcome.reason }
-    const valueJson = JSON.stringify(outcome.value) ?? 'null'
-    const prefix = recordPrefix(this.productJson, partition, offset, timestamp, outcome.key, valueJson, outcome.headers, active.policy.version)
+    const prefix = recordPrefix(this.productJson, partition, offset, timestamp, outcome.key, outcome.value, outcome.headers, active.policy.version)
     return { deliver: true, type: 'record', prefix, alignedCursor: undefined, frames: undefined }
   }
 

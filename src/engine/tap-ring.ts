@@ -24,9 +24,10 @@ export interface RingEntry {
   /**
    * The parsed value, only until the subscriptions woken by the append have computed
    * their views; then undefined (a tombstone stays null), and a later view parses
-   * `valueText` again. Parsed trees kept for the ring's lifetime survived every
-   * young-generation GC and made each one copy them: minor pauses of 7–25 ms, the
-   * largest part of the tail latency (bench/README.md, latency).
+   * `valueText` again. A parsed 1 KB order is 2–4 KB of small objects that every
+   * young-generation GC would copy for the ring's lifetime; the text is one flat
+   * string (in a synthetic test, minor pauses ~7 ms with trees, ~2 ms with text; in
+   * the gateway other retained objects keep them at 10–15 ms, bench/README.md).
    */
   value: unknown
   /** The value's JSON text as received (checked against the schema); undefined for a tombstone or a withheld record. */

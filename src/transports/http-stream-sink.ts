@@ -7,7 +7,6 @@
 import type { ServerResponse } from 'node:http'
 import type { Frame, StreamFormat, StreamSink } from '../engine/subscription.js'
 import type { HttpStreamFormat } from './wire-format.js'
-import { TickCork } from './tick-cork.js'
 
 export interface HttpStreamSinkOptions {
   heartbeatMs: number
@@ -22,13 +21,12 @@ export class HttpStreamSink implements StreamSink {
   private ended = false
   private closeNotified = false
   private drainWaiters: Array<() => void> = []
-  private readonly cork: TickCork
   /**
    * Text frames written in this tick, handed to the response as one write on the
    * next tick. A chunked HTTP response turns every res.write into four socket
    * writes (length, CRLF, data, CRLF), which cost more than a 1 KB frame itself; a
-   * replay batch of hundreds of records now costs four. Buffer frames (shared,
-   * pre-encoded) go through the tick cork instead.
+   * replay batch of hundreds of records now costs four. (HTTP formats frame text;
+   * a Buffer, which the sink interface allows, is decoded into the same queue.)
    */
   private pending = ''
   private flushScheduled = false
@@ -45,7 +43,6 @@ export class HttpStreamSink implements StreamSink {
   }
 
   constructor (private readonly res: ServerResponse, readonly format: HttpStreamFormat & StreamFormat, private readonly options: HttpStreamSinkOptions) {
-    this.cork = new TickCork(res)
     res.on('close', () => { this.onClosed() })
     // A client that left while the subscription was opening: 'close' has fired already.
     if (res.destroyed || res.socket === null || res.socket.destroyed) process.nextTick(() => { this.onClosed() })
@@ -86,16 +83,10 @@ export class HttpStreamSink implements StreamSink {
 
   write (frame: Frame): boolean {
     if (this.closed) return false
-    if (typeof frame === 'string') {
-      this.pending += frame
-      if (!this.flushScheduled) {
-        this.flushScheduled = true
-        process.nextTick(this.flushPending)
-      }
-    } else {
-      this.flushPending() // keeps the order of frames
-      this.cork.hold()
-      this.res.write(frame)
+    this.pending += typeof frame === 'string' ? frame : frame.toString('utf8')
+    if (!this.flushScheduled) {
+      this.flushScheduled = true
+      process.nextTick(this.flushPending)
     }
     if (this.bufferedBytes > this.options.maxBufferedBytes) {
       // Isolation: a stalled client is cut instead of growing our memory.
@@ -123,7 +114,6 @@ export class HttpStreamSink implements StreamSink {
   end (lastFrame?: Frame): void {
     if (this.closed) return
     this.flushPending()
-    this.cork.flush()
     if (lastFrame !== undefined) this.res.write(lastFrame)
     this.ended = true
     this.stopHeartbeat()

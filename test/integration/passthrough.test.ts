@@ -28,27 +28,20 @@ const orders = new PartnerOrders(11)
 // key twice, whose first copy was never checked (JSON.parse keeps the last); line
 // breaks between tokens. (Sending the record's own text when it spells the checked
 // value exactly was tried: checking that costs more than serialising 1 KB here.)
-const spaced = (n: number): { key: string, value: string } => {
-  const o = orders.next()
-  const body = JSON.stringify({ ...o.value, order_id: `o-900${n}` }).slice(1, -1)
-  return { key: `k-${n}`, value: `{ "note": "caf\\u00e9 \\/ tab\\t", ${body} }` }
-}
-const inexact = (n: number): { key: string, value: string } => {
-  const o = orders.next()
-  const body = JSON.stringify({ ...o.value, order_id: `o-800${n}` }).slice(1, -1)
-  return { key: `k-inexact-${n}`, value: `{"big_id":12345678901234567891,"ratio":1.50e2,${body}}` }
-}
-const repeated = (n: number): { key: string, value: string } => {
-  const o = orders.next()
-  const body = JSON.stringify({ ...o.value, order_id: `o-700${n}` }).slice(1, -1)
-  return { key: `k-repeated-${n}`, value: `{"note":{"ssn":"CANARY-123-45-6789"},${body},"note":"plain"}` }
-}
+/** The next order's fields as JSON text without the braces, with `order_id` set. */
+const orderFields = (id: string): string => JSON.stringify({ ...orders.next().value, order_id: id }).slice(1, -1)
+const spaced = (n: number): { key: string, value: string } =>
+  ({ key: `k-${n}`, value: `{ "note": "caf\\u00e9 \\/ tab\\t", ${orderFields(`o-900${n}`)} }` })
+const inexact = (n: number): { key: string, value: string } =>
+  ({ key: `k-inexact-${n}`, value: `{"big_id":12345678901234567891,"ratio":1.50e2,${orderFields(`o-800${n}`)}}` })
+const repeated = (n: number): { key: string, value: string } =>
+  ({ key: `k-repeated-${n}`, value: `{"note":{"ssn":"CANARY-123-45-6789"},${orderFields(`o-700${n}`)},"note":"plain"}` })
 const multiLine = (): { key: string, value: string } => {
   const o = orders.next()
   return { key: 'k-multi', value: JSON.stringify({ ...o.value, order_id: 'o-9999' }, null, 2) }
 }
-async function open (query: string, format: 'sse' | 'ndjson'): Promise<StreamClient> {
-  const s = await StreamClient.open(`${gw.partnerUrl}/v1/streams/orders${query}`, { token, format })
+async function open (query: string, format: 'sse' | 'ndjson', as = token): Promise<StreamClient> {
+  const s = await StreamClient.open(`${gw.partnerUrl}/v1/streams/orders${query}`, { token: as, format })
   if (!isStream(s)) throw new Error(`no stream: ${s.status} ${JSON.stringify(s.problem)}`)
   t.teardown(() => { s.close() })
   return s
@@ -104,9 +97,7 @@ t.test('the tap ring keeps each record as its text, not as a parsed tree', async
   t.ok(ours.every(e => e.value === undefined), 'their parsed values were let go once the stream had its view')
   // A share reading them later (its first view of these entries) parses the text again.
   const other = await gw.share([{ product: 'orders', policy: 'partner-basic' }])
-  const late = await StreamClient.open(`${gw.partnerUrl}/v1/streams/orders?from=earliest`, { token: other.token, format: 'ndjson' })
-  if (!isStream(late)) throw new Error('no stream')
-  t.teardown(() => { late.close() })
+  const late = await open('?from=earliest', 'ndjson', other.token)
   const got = await late.waitFor(12) // everything produced in this file so far
   const last = got.filter(m => m.data.type === 'record').slice(-2)
   t.same(last.map(m => m.data.value.order_id), ['o-9005', 'o-9006'], 'views computed from the text later are right')

@@ -41,11 +41,12 @@ async function post (token: string, body: unknown, product = 'returns', raw?: st
  * miss a record now and then under load.
  */
 async function topicRecords (topic: string, written: Array<{ partition: number, offset: number }>): Promise<KafkaRecord[]> {
-  let marks = await kafka.cluster.watermarks(topic)
   const deadline = Date.now() + 10_000
-  while (!written.every(w => (marks.find(m => m.partition === w.partition)?.high ?? 0) > w.offset) && Date.now() < deadline) {
-    await new Promise(resolve => setTimeout(resolve, 50))
+  let marks: Awaited<ReturnType<typeof kafka.cluster.watermarks>>
+  for (;;) {
     marks = await kafka.cluster.watermarks(topic)
+    if (written.every(w => (marks.find(m => m.partition === w.partition)?.high ?? 0) > w.offset) || Date.now() > deadline) break
+    await new Promise(resolve => setTimeout(resolve, 50))
   }
   const out: KafkaRecord[] = []
   await kafka.cluster.readRange(topic, new Map(marks.map(m => [m.partition, m.low])), new Map(marks.map(m => [m.partition, m.high])), r => { out.push(...r) }, 15000)
