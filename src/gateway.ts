@@ -122,10 +122,12 @@ export async function startGateway (config: Readonly<Config>, options: StartOpti
   const metrics = new Metrics()
   const quarantine = new QuarantineWriter(kafka, log, instanceId, metrics)
   const quotas = new Quotas(config, registry, log)
+  const lowWatermarks = new LowWatermarks(kafka)
   const taps = new TapManager({
     kafka,
     catalog: () => catalog,
     quarantine,
+    lowWatermarks,
     logger: log,
     bounds: { maxRecords: config.ringMaxRecords, maxBytes: config.ringMaxBytes },
     idleMs: config.tapIdleMs,
@@ -155,7 +157,7 @@ export async function startGateway (config: Readonly<Config>, options: StartOpti
     shares: new ShareService(registry, () => catalog, tokens, audit, config.tokenTtlSeconds),
     taps,
     quarantine,
-    lowWatermarks: new LowWatermarks(kafka),
+    lowWatermarks,
     tickets: new TicketService(secret.key('ticket'), config.ticketTtlMs, quotas.redis === undefined ? undefined : redisTicketUse(quotas.redis)),
     producer: new PartnerProducer(kafka, audit, { maxRecordBytes: config.produceMaxRecordBytes, maxRecords: 500 }, metrics),
     quotas,

@@ -10,6 +10,7 @@ import path from 'node:path'
 import { Ajv } from 'ajv'
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js'
 import addFormatsModule from 'ajv-formats'
+import { dateTimeFormat } from './date-time-format.js'
 import { productFileSchema } from './product-file-schema.js'
 import { checkFieldAction, parseFieldPath } from './policy-spec.js'
 import { lineAt, parseYamlSource, pointerToPath, type YamlSource } from './yaml-source.js'
@@ -53,6 +54,8 @@ function schemaCompiler (dir: string, problems: CatalogProblem[]): SchemaCompile
   // shared by two products is compiled once.
   const ajv = new Ajv2020({ strict: true, allErrors: false, allowUnionTypes: true })
   addFormats(ajv)
+  // Same answers, without the regexes and allocations: it runs once per record.
+  ajv.addFormat('date-time', dateTimeFormat)
   const compiled = new Map<string, Promise<{ schema: Record<string, unknown>, validate: ValidateFunction } | undefined>>()
   return {
     async load (file, fromFile, source, key) {

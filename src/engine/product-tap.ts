@@ -12,8 +12,9 @@ import type { Product } from '../catalog/types.js'
 import type { Logger } from '../observability/logger.js'
 import { cursorPayload } from './cursor.js'
 import { decodeRecord } from './record-decoder.js'
-import { TapRing, type EntryStatus, type RingBounds, type RingEntry } from './tap-ring.js'
+import { STATUS_GAP, STATUS_OK, TapRing, type EntryStatus, type RingBounds, type RingEntry } from './tap-ring.js'
 import type { QuarantineWriter } from './quarantine.js'
+import type { LowWatermarks } from './low-watermarks.js'
 
 /** What the tap wakes when it appended records. */
 export interface TapListener {
@@ -26,6 +27,8 @@ export interface ProductTapOptions {
   product: () => Product | undefined
   bounds: RingBounds
   quarantine: QuarantineWriter
+  /** Log start offsets, to tell a retention gap from compaction. */
+  lowWatermarks: LowWatermarks
   logger: Logger
   /** The tap stopped by itself because its product went away: never reuse it. */
   onRetired?: () => void
@@ -77,7 +80,7 @@ export class ProductTap {
       label: `tap.${this.name}`,
       // The tap is what every live stream waits on: short fetch waits keep latency low.
       maxWaitMs: 250,
-      onRecords: (records) => { this.append(records) },
+      onRecords: (records, expected) => this.receive(records, expected),
       onFailure: (err) => {
         this.logger.error({ err }, 'tap reader failed; reopening it')
         void this.reopen()
@@ -127,6 +130,44 @@ export class ProductTap {
     await this.reopening
   }
 
+  /**
+   * Records of one partition. kafkajs moves a position that fell below the log start
+   * (retention deleted what the tap had not read yet) to the earliest offset without a
+   * word; a batch that starts above where the reader stood is checked against the log
+   * start first, so that a gap is in the ring before the records after it.
+   */
+  private receive (records: KafkaRecord[], expected: number | undefined): void | Promise<void> {
+    const first = records[0]
+    if (first === undefined || expected === undefined || first.offset <= expected) {
+      this.append(records)
+      return
+    }
+    return this.checkGap(first.partition, expected, first.offset).then(() => { this.append(records) })
+  }
+
+  private async checkGap (partition: number, expected: number, got: number): Promise<void> {
+    const low = await this.options.lowWatermarks.get(this.topic, partition, expected)
+    if (this.stopped || low === undefined || low <= expected) return // compaction or an aborted transaction
+    const to = Math.min(low, got) - 1
+    this.positions.set(partition, to + 1)
+    this.ring.append({
+      partition,
+      offset: to,
+      gapFrom: expected,
+      timestamp: Date.now(),
+      key: undefined,
+      value: undefined,
+      valueBytes: undefined,
+      headers: {},
+      status: STATUS_GAP,
+      cursorPayload: cursorPayload(this.positions),
+      appendedAt: Date.now(),
+      bytes: 200
+    })
+    this.logger.warn({ partition, from: expected, to }, 'the tap fell behind retention: records were deleted before it read them; gap announced')
+    for (const listener of this.listeners) listener.wake()
+  }
+
   /** HOT PATH: once per fetched batch. Synchronous: the tap never waits for anyone. */
   private append (records: KafkaRecord[]): void {
     if (this.stopped) return
@@ -141,21 +182,20 @@ export class ProductTap {
       if (next === undefined) this.ring.cover(record.partition, record.offset)
       const decoded = decodeRecord(product, record)
       let status: EntryStatus
-      if (decoded.ok) status = { ok: true }
+      if (decoded.ok) status = STATUS_OK
       else {
         status = { ok: false, reason: decoded.reason, detail: decoded.detail }
         this.options.quarantine.add(product.name, record, { reason: decoded.reason, detail: decoded.detail })
         this.logger.warn({ partition: record.partition, offset: record.offset, reason: decoded.reason, detail: decoded.detail }, 'record withheld and quarantined')
       }
       this.positions.set(record.partition, record.offset + 1)
-      const valueText = decoded.ok ? decoded.text : undefined
       appended.push(this.ring.append({
         partition: record.partition,
         offset: record.offset,
         timestamp: record.timestamp,
         key: decoded.ok ? decoded.key : undefined,
         value: decoded.ok ? decoded.value : undefined,
-        valueText,
+        valueBytes: decoded.ok && record.value !== null ? record.value : undefined,
         headers: record.headers,
         status,
         cursorPayload: cursorPayload(this.positions),
@@ -167,8 +207,8 @@ export class ProductTap {
     // Caught-up subscriptions have computed their views by now (wake runs them up to
     // their first wait); the parsed trees are let go so they die young. A subscription
     // that was not ready (waiting for its socket or its quota, or still replaying)
-    // parses the text again, once per record and view.
-    for (const entry of appended) if (entry.valueText !== undefined) entry.value = undefined
+    // parses the bytes again, once per record and view.
+    for (const entry of appended) if (entry.valueBytes !== undefined) entry.value = undefined
   }
 
   /**

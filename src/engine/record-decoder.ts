@@ -6,8 +6,7 @@ import type { HeaderValue, KafkaRecord } from '../kafka/types.js'
 import type { Product } from '../catalog/types.js'
 
 export type DecodedRecord =
-  /** `text`: the value's JSON text as received (undefined for a tombstone). */
-  | { ok: true, key: unknown, value: unknown, text: string | undefined }
+  | { ok: true, key: unknown, value: unknown }
   | { ok: false, reason: 'not_json' | 'schema' | 'key_not_json', detail: string }
 
 export function decodeKey (product: Product, key: Buffer | null): { ok: true, key: unknown } | { ok: false } {
@@ -24,11 +23,10 @@ export function decodeRecord (product: Product, record: KafkaRecord): DecodedRec
   const key = decodeKey(product, record.key)
   if (!key.ok) return { ok: false, reason: 'key_not_json', detail: 'key is not valid JSON' }
   // A tombstone (compacted topics: "this key is deleted") passes with a null value.
-  if (record.value === null) return { ok: true, key: key.key, value: null, text: undefined }
-  const text = record.value.toString('utf8')
+  if (record.value === null) return { ok: true, key: key.key, value: null }
   let value: unknown
   try {
-    value = JSON.parse(text)
+    value = JSON.parse(record.value.toString('utf8'))
   } catch {
     return { ok: false, reason: 'not_json', detail: 'value is not valid JSON' }
   }
@@ -37,7 +35,7 @@ export function decodeRecord (product: Product, record: KafkaRecord): DecodedRec
     // Path and rule only: the offending value must not travel into logs or the quarantine reason.
     return { ok: false, reason: 'schema', detail: `${first?.instancePath === '' ? '/' : first?.instancePath ?? '/'} ${first?.message ?? 'does not match the schema'}` }
   }
-  return { ok: true, key: key.key, value, text }
+  return { ok: true, key: key.key, value }
 }
 
 /** Header values as strings (the wire envelope is JSON). */

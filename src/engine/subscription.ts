@@ -27,7 +27,7 @@ import type { Product } from '../catalog/types.js'
 import type { Logger } from '../observability/logger.js'
 import type { AuditLog } from '../observability/audit.js'
 import { cursorPayload, type CursorCodec } from './cursor.js'
-import { ACCESS_END_REASONS, jsonPrefix, recordPrefix, type GapMessage, type StreamEndReason, type StreamMessage } from './messages.js'
+import { ACCESS_END_REASONS, flat, jsonPrefix, recordPrefix, type GapMessage, type StreamEndReason, type StreamMessage } from './messages.js'
 import { decodeRecord, recordHeaders } from './record-decoder.js'
 import type { ActiveView, ShareViewResolver } from './share-view.js'
 import type { OpenStream, StreamRegistry } from './stream-registry.js'
@@ -114,10 +114,14 @@ export interface SubscriptionOptions {
   lease?: Lease
 }
 
-/** A record's view for one share binding, cached on the ring entry. */
+/**
+ * A record's view for one share binding, cached on the ring entry with the frames
+ * built from it for aligned subscriptions: the first format's in `frame` (most views
+ * are read in one format), others in `frames`.
+ */
 type CachedView =
   | { deliver: false, reason: 'filtered' | 'filter_error' }
-  | { deliver: true, type: 'record' | 'skipped', prefix: string, alignedCursor: string | undefined, frames: Map<string, Frame> | undefined }
+  | { deliver: true, type: 'record' | 'skipped', prefix: string, alignedCursor: string | undefined, frameFormat: string | undefined, frame: Frame | undefined, frames: Map<string, Frame> | undefined }
 
 export class Subscription implements OpenStream {
   readonly id = randomUUID()
@@ -335,6 +339,7 @@ export class Subscription implements OpenStream {
   // HOT PATH: once per ring entry per subscription.
   private deliverEntry (entry: RingEntry, active: ActiveView): void {
     const next = this.positions.get(entry.partition)
+    if (entry.gapFrom !== undefined) { this.deliverGapEntry(entry, next); return }
     if (next !== undefined && entry.offset < next) {
       if (!this.aligned) this.aligned = cursorPayload(this.positions).equals(entry.cursorPayload)
       return
@@ -355,13 +360,17 @@ export class Subscription implements OpenStream {
     let frame: Frame
     if (this.aligned) {
       // Same share binding, same cursor: the bytes every aligned subscription writes.
-      view.frames ??= new Map()
-      const cached = view.frames.get(format.name)
+      const cached = view.frameFormat === format.name ? view.frame : view.frames?.get(format.name)
       if (cached !== undefined) frame = cached
       else {
         view.alignedCursor ??= this.deps.cursors.seal(this.shareId, this.product, entry.cursorPayload)
-        frame = format.frame(view, view.prefix + view.alignedCursor + '"}', view.alignedCursor)
-        view.frames.set(format.name, frame)
+        // Kept on the ring entry: flat (see flat()), as a string or a Buffer.
+        const built = format.frame(view, view.prefix + view.alignedCursor + '"}', view.alignedCursor)
+        frame = typeof built === 'string' ? flat(built) : built
+        if (view.frameFormat === undefined) {
+          view.frameFormat = format.name
+          view.frame = frame
+        } else (view.frames ??= new Map()).set(format.name, frame)
         ;(this.tap as ProductTap).ring.charge(entry, frame.length * 2)
       }
     } else {
@@ -370,6 +379,17 @@ export class Subscription implements OpenStream {
     }
     this.write(frame)
     this.latency.observe((Date.now() - entry.appendedAt) / 1000)
+  }
+
+  /** Offsets the tap lost to retention: announced to a subscription that had not passed them. */
+  private deliverGapEntry (entry: RingEntry, next: number | undefined): void {
+    const from = Math.max(next ?? 0, entry.gapFrom ?? 0)
+    if (next === undefined || next <= entry.offset) {
+      this.positions.set(entry.partition, entry.offset + 1)
+      this.emit({ type: 'gap', partition: entry.partition, from_offset: from, to_offset: entry.offset, reason: 'retention' }, this.cursor())
+      this.logger.info({ partition: entry.partition, from, to: entry.offset }, 'gap announced')
+    }
+    if (!this.aligned) this.aligned = cursorPayload(this.positions).equals(entry.cursorPayload)
   }
 
   private countFiltered (reason: 'filtered' | 'filter_error'): void {
@@ -389,26 +409,32 @@ export class Subscription implements OpenStream {
 
   /** A record's view for this subscription's share binding: computed once, cached on the entry. */
   private viewOf (entry: RingEntry, active: ActiveView): Exclude<CachedView, undefined> {
-    const views = (entry.views ??= new Map()) as Map<string, CachedView>
-    let view = views.get(active.key)
+    let view = (entry.viewKey === active.key ? entry.view : entry.views?.get(active.key)) as CachedView | undefined
     if (view !== undefined) return view
     // The tap let the parsed value go once its first readers had their views: parse the
-    // text again (it passed the schema check when the tap read it).
-    const value = entry.value === undefined && entry.valueText !== undefined ? JSON.parse(entry.valueText) as unknown : entry.value
+    // bytes again (they passed the schema check when the tap read them).
+    const value = entry.value === undefined && entry.valueBytes !== undefined ? JSON.parse(entry.valueBytes.toString('utf8')) as unknown : entry.value
     view = this.computeView(entry.partition, entry.offset, entry.timestamp, entry.status.ok ? { key: entry.key, value, headers: entry.headers } : undefined, active)
-    views.set(active.key, view)
-    if (view.deliver) (this.tap as ProductTap).ring.charge(entry, view.prefix.length * 2 + 64)
+    if (view.deliver) {
+      // Kept for the ring's lifetime: one flat string, not a rope of its pieces (see flat()).
+      view.prefix = flat(view.prefix)
+      ;(this.tap as ProductTap).ring.charge(entry, view.prefix.length * 2 + 64)
+    }
+    if (entry.viewKey === undefined) {
+      entry.viewKey = active.key
+      entry.view = view
+    } else (entry.views ??= new Map()).set(active.key, view)
     return view
   }
 
   private computeView (partition: number, offset: number, timestamp: number, record: { key: unknown, value: unknown, headers: Record<string, HeaderValue> } | undefined, active: ActiveView): CachedView {
     if (record === undefined) {
-      return { deliver: true, type: 'skipped', prefix: jsonPrefix({ type: 'skipped', partition, offset, reason: 'schema' }), alignedCursor: undefined, frames: undefined }
+      return { deliver: true, type: 'skipped', prefix: jsonPrefix({ type: 'skipped', partition, offset, reason: 'schema' }), alignedCursor: undefined, frameFormat: undefined, frame: undefined, frames: undefined }
     }
     const outcome = active.view({ value: record.value, key: record.key, headers: recordHeaders(record.headers) })
     if (!outcome.delivered) return { deliver: false, reason: outcome.reason }
     const prefix = recordPrefix(this.productJson, partition, offset, timestamp, outcome.key, outcome.value, outcome.headers, active.policy.version)
-    return { deliver: true, type: 'record', prefix, alignedCursor: undefined, frames: undefined }
+    return { deliver: true, type: 'record', prefix, alignedCursor: undefined, frameFormat: undefined, frame: undefined, frames: undefined }
   }
 
   private track (partition: number, offset: number): void {

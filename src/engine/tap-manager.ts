@@ -7,6 +7,7 @@ import type { KafkaCluster } from '../kafka/cluster.js'
 import type { Catalog } from '../catalog/types.js'
 import type { Logger } from '../observability/logger.js'
 import { ProductTap, type TapListener } from './product-tap.js'
+import type { LowWatermarks } from './low-watermarks.js'
 import type { QuarantineWriter } from './quarantine.js'
 import type { RingBounds } from './tap-ring.js'
 
@@ -14,6 +15,7 @@ export interface TapManagerOptions {
   kafka: KafkaCluster
   catalog: () => Catalog
   quarantine: QuarantineWriter
+  lowWatermarks: LowWatermarks
   logger: Logger
   bounds: RingBounds
   /** A tap without subscribers stops after this long. */
@@ -52,6 +54,7 @@ export class TapManager {
         },
         bounds: this.options.bounds,
         quarantine: this.options.quarantine,
+        lowWatermarks: this.options.lowWatermarks,
         logger: this.options.logger,
         onRetired: () => { this.forget(key, tap) }
       }, product)

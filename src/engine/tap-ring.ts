@@ -12,7 +12,12 @@ import type { HeaderValue } from '../kafka/types.js'
 
 export type EntryStatus =
   | { ok: true }
-  | { ok: false, reason: 'not_json' | 'schema' | 'key_not_json', detail: string }
+  | { ok: false, reason: 'not_json' | 'schema' | 'key_not_json' | 'gap', detail: string }
+
+/** The status of every good record: one shared object, not one per ring entry. */
+export const STATUS_OK: EntryStatus = Object.freeze({ ok: true })
+/** The status of a gap entry (no record: `gapFrom` says which offsets are gone). */
+export const STATUS_GAP: EntryStatus = Object.freeze({ ok: false, reason: 'gap', detail: 'deleted by retention before the tap read them' })
 
 export interface RingEntry {
   readonly seq: number
@@ -24,23 +29,39 @@ export interface RingEntry {
   /**
    * The parsed value, only until the subscriptions woken by the append have computed
    * their views; then undefined (a tombstone stays null), and a later view parses
-   * `valueText` again. A parsed 1 KB order is 2–4 KB of small objects that every
-   * young-generation GC would copy for the ring's lifetime; the text is one flat
-   * string (in a synthetic test, minor pauses ~7 ms with trees, ~2 ms with text; in
-   * the gateway other retained objects keep them at 10–15 ms, bench/README.md).
+   * `valueBytes` again.
+   *
+   * Why: what the ring keeps is what every young-generation GC copies (twice) until
+   * it is promoted, and those copies are the gateway's longest pauses at a steady
+   * rate (bench/README.md, latency). A parsed 1 KB order is 2–4 KB of small objects;
+   * its text is one 1 KB heap string; its bytes are a small Buffer object over
+   * memory outside the JS heap, which no young GC copies.
    */
   value: unknown
-  /** The value's JSON text as received (checked against the schema); undefined for a tombstone or a withheld record. */
-  readonly valueText: string | undefined
+  /**
+   * The value's bytes as received (the JSON that passed the schema check), a view
+   * into the fetch response; undefined for a tombstone or a withheld record.
+   */
+  readonly valueBytes: Buffer | undefined
   readonly headers: Record<string, HeaderValue>
   readonly status: EntryStatus
   /** Varint-encoded position vector right after this record (the unsigned cursor payload). */
   readonly cursorPayload: Buffer
   /** When the tap read it (ms): the start of the delivery latency. */
   readonly appendedAt: number
+  /**
+   * Set on the entry that stands for offsets lost to retention before the tap read
+   * them: `from`..`offset` of the partition are gone (see ProductTap.checkGap).
+   */
+  readonly gapFrom?: number
   /** Bytes charged to the ring: the raw record plus every view cached on it. */
   bytes: number
-  /** Views of this record, per (share, policy version), built on first use. */
+  /**
+   * Views of this record, per (share, policy version), built on first use: the first
+   * in `view` under `viewKey` (most records only ever have one), any others in `views`.
+   */
+  viewKey: string | undefined
+  view: unknown
   views: Map<string, unknown> | undefined
 }
 
@@ -77,8 +98,8 @@ export class TapRing {
     return this.buffer[(this.head + (seq - this.firstSeq)) % this.buffer.length]
   }
 
-  append (entry: Omit<RingEntry, 'seq' | 'views'>): RingEntry {
-    const full: RingEntry = { ...entry, seq: this.nextSeq, views: undefined }
+  append (entry: Omit<RingEntry, 'seq' | 'viewKey' | 'view' | 'views'>): RingEntry {
+    const full: RingEntry = { ...entry, seq: this.nextSeq, viewKey: undefined, view: undefined, views: undefined }
     if (this.size === this.buffer.length) this.grow()
     if (this.size === this.buffer.length) this.evictOldest()
     this.buffer[(this.head + this.size) % this.buffer.length] = full
@@ -118,6 +139,7 @@ export class TapRing {
     this.head = (this.head + 1) % this.buffer.length
     this.size--
     this.bytes -= old.bytes
+    old.view = undefined
     old.views = undefined
     this.coveredFrom.set(old.partition, old.offset + 1)
   }

@@ -19,7 +19,13 @@ export interface TopicReaderOptions {
   /** Next offset to read per partition. Partitions not listed start at the earliest offset. */
   start: PartitionOffsets
   /** Called with each fetched batch, in offset order per partition; awaited before the next. */
-  onRecords: (records: KafkaRecord[]) => void | Promise<void>
+  /**
+   * Records of one partition from one fetch, in offset order. `expected` is where the
+   * reader stood before them (past transaction markers too): a first offset above it
+   * means records are missing (compaction, an aborted transaction, or retention that
+   * kafkajs skipped over by resetting an out-of-range position).
+   */
+  onRecords: (records: KafkaRecord[], expected: number | undefined) => void | Promise<void>
   /** The reader stopped for good (not called on close()). */
   onFailure?: (err: Error) => void
   /** Every completed fetch, records or not: proof that the feed is alive. */
@@ -136,7 +142,7 @@ export class TopicReader {
       if (expected !== undefined && record.offset < expected) continue
       records.push(record)
     }
-    if (records.length > 0) await this.options.onRecords(records)
+    if (records.length > 0) await this.options.onRecords(records, expected)
     if (this.closed || isStale()) return
     // lastOffset covers trailing control records (transaction markers) too.
     this.advance(partition, Number(batch.lastOffset()) + 1)

@@ -82,7 +82,7 @@ t.test('replay: the same records read from earliest by a private reader', async 
   t.notOk(sse.raw.includes('CANARY-123-45-6789'), 'the unchecked first copy of a repeated key never leaves')
 })
 
-t.test('the tap ring keeps each record as its text, not as a parsed tree', async t => {
+t.test('the tap ring keeps each record as its bytes, not as a parsed tree', async t => {
   // A listener of our own on the same tap the streams use.
   const tap = await gw.ctx.taps.acquire('orders', { wake () {} })
   t.teardown(() => { gw.ctx.taps.release(tap, { wake () {} }) })
@@ -92,14 +92,14 @@ t.test('the tap ring keeps each record as its text, not as a parsed tree', async
   await stream.waitFor(2)
   const entries = []
   for (let seq = tap.ring.firstSeq; tap.ring.at(seq) !== undefined; seq++) entries.push(tap.ring.at(seq)!)
-  const ours = entries.filter(e => records.some(r => r.value === e.valueText))
-  t.equal(ours.length, 2, 'both records are in the ring with their text')
+  const ours = entries.filter(e => records.some(r => r.value === e.valueBytes?.toString('utf8')))
+  t.equal(ours.length, 2, 'both records are in the ring with their bytes')
   t.ok(ours.every(e => e.value === undefined), 'their parsed values were let go once the stream had its view')
-  // A share reading them later (its first view of these entries) parses the text again.
+  // A share reading them later (its first view of these entries) parses the bytes again.
   const other = await gw.share([{ product: 'orders', policy: 'partner-basic' }])
   const late = await open('?from=earliest', 'ndjson', other.token)
   const got = await late.waitFor(12) // everything produced in this file so far
   const last = got.filter(m => m.data.type === 'record').slice(-2)
-  t.same(last.map(m => m.data.value.order_id), ['o-9005', 'o-9006'], 'views computed from the text later are right')
+  t.same(last.map(m => m.data.value.order_id), ['o-9005', 'o-9006'], 'views computed from the bytes later are right')
   t.notOk(JSON.stringify(last).includes('note'), 'and still redacted by their policy')
 })

@@ -129,6 +129,42 @@ t.test('(c) gaps: a position below the log start is announced with its range, th
   assertExact(t, resumed.messages, new Map([[0, [10, 20]]]), 'after the gap')
 })
 
+t.test('(c2) gaps: records deleted before the tap read them are announced too, live and from the ring', async t => {
+  const topic = await kafka.createTopic('tap-gaps', 1)
+  const gw = await startTestGateway(t, { policiesDir: await policiesWithTopics({ orders: topic }) })
+  const { token } = await gw.share(['orders'])
+  const live = await open(gw.partnerUrl, token, 'latest')
+  t.teardown(() => { live.close() })
+  await produce(topic, 3, 1)
+  const before = await live.waitFor(3)
+  // Hold the tap's reader (as a stalled broker connection or a long GC would) while
+  // retention deletes records it has not read.
+  const holder = { wake () {} }
+  const tap = await gw.ctx.taps.acquire('orders', holder)
+  t.teardown(() => { gw.ctx.taps.release(tap, holder) })
+  const reader = (tap as unknown as { reader: { pause: () => void, resume: () => void } }).reader
+  reader.pause()
+  await new Promise(resolve => setTimeout(resolve, 1000)) // a fetch in flight (≤ 250 ms) comes back
+  await produce(topic, 10, 1) // offsets 3..12
+  const admin = kafka.cluster.client.admin()
+  await admin.connect()
+  await admin.fetchTopicMetadata({ topics: [topic] })
+  await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '8' }] })
+  await admin.disconnect()
+  reader.resume()
+  const got = await live.waitFor(3 + 1 + 5)
+  t.match(got[3]!.data, { type: 'gap', partition: 0, from_offset: 3, to_offset: 7, reason: 'retention' }, 'the live stream is told which offsets are gone')
+  assertExact(t, got.slice(0, 3), new Map([[0, [0, 3]]]), 'before the gap')
+  t.same(got.slice(4).map(m => m.data.offset), [8, 9, 10, 11, 12], 'then delivery goes on from the log start')
+  // A stream resuming from before the gap reads it from the ring, with its own cursor.
+  const resumed = await open(gw.partnerUrl, token, before[2]!.data.cursor as string)
+  t.teardown(() => { resumed.close() })
+  const again = await resumed.waitFor(6)
+  t.match(again[0]!.data, { type: 'gap', partition: 0, from_offset: 3, to_offset: 7, reason: 'retention' })
+  t.same(again.slice(1).map(m => m.data.offset), [8, 9, 10, 11, 12])
+  t.equal(gw.ctx.taps.replayReaders, 0, 'served from the ring, no replay reader')
+})
+
 t.test('(d) invalid records are skipped, quarantined with the reason, and the stream goes on', async t => {
   const topic = await kafka.createTopic('quarantine', 1)
   const gw = await startTestGateway(t, { policiesDir: await policiesWithTopics({ orders: topic }) })
