@@ -16,11 +16,8 @@
  * keep up with 1000 streams; its CPU is reported too. The producer runs in its own
  * process.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import os from 'node:os'
-import path from 'node:path'
 import { Agent } from 'undici'
-import { gatewayEnv, newAdminToken, PASSTHROUGH_POLICY, preparePolicies, spawnGateway, issueShareToken } from './lib/gateway.js'
+import { PASSTHROUGH_POLICY, startBenchGateway, issueShareToken } from './lib/gateway.js'
 import { benchCluster, benchTopic, cleanUp } from './lib/kafka.js'
 import { CountingSseStream } from './lib/clients.js'
 import { producePaced } from './lib/paced-producer.js'
@@ -51,16 +48,12 @@ export async function run ({ quick, brokers, log }) {
   const rounds = Number(process.env.BENCH_FANOUT_ROUNDS ?? (quick ? 1 : 3))
   const topic = benchTopic('fanout-cpu')
   const cluster = benchCluster(brokers)
-  const tmp = await mkdtemp(path.join(os.tmpdir(), 'streamshare-bench-'))
   let gateway
 
   try {
     await cluster.ensureTopics([{ topic, partitions: PARTITIONS }])
-    const policiesDir = path.join(tmp, 'policies')
-    await preparePolicies(policiesDir, { product: PRODUCT, topic, extraPolicies: PASSTHROUGH_POLICY })
-    const adminToken = newAdminToken()
-    gateway = await spawnGateway(gatewayEnv({ brokers, policiesDir, stateDir: path.join(tmp, 'state'), adminToken, extra: GATEWAY_LIMITS }), { log })
-    const token = await issueShareToken(gateway.adminUrl, adminToken, policy, { product: PRODUCT })
+    gateway = await startBenchGateway({ brokers, product: PRODUCT, topic, extraPolicies: PASSTHROUGH_POLICY, env: GATEWAY_LIMITS, log })
+    const token = await issueShareToken(gateway.adminUrl, gateway.adminToken, policy, { product: PRODUCT })
     const url = `${gateway.partnerUrl}/v1/streams/${PRODUCT}?from=latest`
     log(`  ${records} records at ~${RATE}/s per sample, subscribers ${counts.join('/')}, ${rounds} round(s), policy orders/${policy}`)
 
@@ -123,9 +116,8 @@ export async function run ({ quick, brokers, log }) {
       ]
     }
   } finally {
-    if (gateway !== undefined) await gateway.stop()
+    await gateway?.close()
     await cleanUp(cluster, { topics: [topic], log })
-    await rm(tmp, { recursive: true, force: true })
   }
 }
 

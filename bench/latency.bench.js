@@ -13,12 +13,11 @@
  * Harness ratio: p99 candidate / p99 baseline (median of the per-sample p99s; lower is
  * better). Target (Stream engine issue): p99 overhead over the baseline ≤ 3 ms.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import os from 'node:os'
-import path from 'node:path'
 import { randomBytes } from 'node:crypto'
 import hdr from 'hdr-histogram-js'
-import { gatewayEnv, newAdminToken, PASSTHROUGH_POLICY, preparePolicies, spawnGateway, issueShareToken } from './lib/gateway.js'
+import { PASSTHROUGH_POLICY, startBenchGateway, issueShareToken } from './lib/gateway.js'
 import { benchCluster, benchTopic, cleanUp, startReferenceConsumer } from './lib/kafka.js'
 import { openStream, SseParser } from './lib/clients.js'
 import { producePaced } from './lib/paced-producer.js'
@@ -44,7 +43,6 @@ export async function run ({ quick, brokers, log }) {
   const policy = process.env.BENCH_LATENCY_POLICY ?? 'partner-basic'
   const topic = benchTopic('latency')
   const cluster = benchCluster(brokers)
-  const tmp = await mkdtemp(path.join(os.tmpdir(), 'streamshare-bench-'))
   const groupId = `streamshare-bench.latency.${randomBytes(6).toString('hex')}`
   let gateway
   let consumer
@@ -52,13 +50,10 @@ export async function run ({ quick, brokers, log }) {
 
   try {
     await cluster.ensureTopics([{ topic, partitions: PARTITIONS }])
-    const policiesDir = path.join(tmp, 'policies')
-    await preparePolicies(policiesDir, { product: PRODUCT, topic, extraPolicies: PASSTHROUGH_POLICY })
-    const adminToken = newAdminToken()
     // BENCH_LATENCY_GATEWAY_ENV='{"STREAMSHARE_RING_MAX_RECORDS":"500"}': extra gateway settings, for experiments.
     const extra = JSON.parse(process.env.BENCH_LATENCY_GATEWAY_ENV ?? '{}')
-    gateway = await spawnGateway(gatewayEnv({ brokers, policiesDir, stateDir: path.join(tmp, 'state'), adminToken, extra }), { log })
-    const token = await issueShareToken(gateway.adminUrl, adminToken, policy, { product: PRODUCT })
+    gateway = await startBenchGateway({ brokers, product: PRODUCT, topic, extraPolicies: PASSTHROUGH_POLICY, env: extra, log })
+    const token = await issueShareToken(gateway.adminUrl, gateway.adminToken, policy, { product: PRODUCT })
 
     // The first order id the producer will send: records map to samples by id - first.
     const firstId = Number(new PaddedOrders(SEED, RECORD_BYTES).next().key.slice(2))
@@ -155,8 +150,7 @@ export async function run ({ quick, brokers, log }) {
   } finally {
     stream?.destroy()
     await consumer?.disconnect().catch(() => {})
-    if (gateway !== undefined) await gateway.stop()
+    await gateway?.close()
     await cleanUp(cluster, { topics: [topic], groups: [groupId], log })
-    await rm(tmp, { recursive: true, force: true })
   }
 }

@@ -31,11 +31,8 @@
  * CPU rate subtracted) and its share of a core while throttled: waiting off the quota
  * must be timers, not a busy loop.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import os from 'node:os'
-import path from 'node:path'
 import { Agent } from 'undici'
-import { gatewayEnv, newAdminToken, preparePolicies, spawnGateway, waitReady, createPartner } from './lib/gateway.js'
+import { startBenchGateway, waitReady, createPartner } from './lib/gateway.js'
 import { createShareWithQuota, getShare, metricValue, patchShareQuota, scrapeMetrics } from './lib/admin.js'
 import { benchCluster, benchTopic, cleanUp, produceAll } from './lib/kafka.js'
 import { CountingSseStream } from './lib/clients.js'
@@ -72,18 +69,14 @@ export async function run ({ quick, brokers, log }) {
   }
   const topic = benchTopic('shaping-cpu')
   const cluster = benchCluster(brokers)
-  const tmp = await mkdtemp(path.join(os.tmpdir(), 'streamshare-bench-'))
   let gateway
   let holder
   let holderAgent
 
   try {
     await cluster.ensureTopics([{ topic, partitions: PARTITIONS }])
-    const policiesDir = path.join(tmp, 'policies')
-    await preparePolicies(policiesDir, { product: PRODUCT, topic })
-    const adminToken = newAdminToken()
-    gateway = await spawnGateway(gatewayEnv({ brokers, policiesDir, stateDir: path.join(tmp, 'state'), adminToken, extra: gatewayLimits }), { log })
-    const { adminUrl } = gateway
+    gateway = await startBenchGateway({ brokers, product: PRODUCT, topic, env: gatewayLimits, log })
+    const { adminUrl, adminToken } = gateway
     await waitReady(adminUrl, adminToken)
     const partner = await createPartner(adminUrl, adminToken, { region: 'eu-west' })
     const holderShare = await createShareWithQuota(adminUrl, adminToken, { partner, product: PRODUCT, policy })
@@ -232,9 +225,8 @@ export async function run ({ quick, brokers, log }) {
   } finally {
     holder?.close()
     await holderAgent?.destroy().catch(() => {})
-    if (gateway !== undefined) await gateway.stop()
+    await gateway?.close()
     await cleanUp(cluster, { topics: [topic], log })
-    await rm(tmp, { recursive: true, force: true })
   }
 }
 

@@ -10,11 +10,9 @@
  * The gateway runs as its own process (`node dist/main.js`), exactly as deployed, so its
  * CPU time can be read from /proc/<pid>/stat separately from the client's.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
-import path from 'node:path'
 import { DemoDataGenerator } from '../dist/dev/demo-data.js'
-import { gatewayEnv, issueShareToken, newAdminToken, preparePolicies, spawnGateway } from './lib/gateway.js'
+import { issueShareToken, startBenchGateway } from './lib/gateway.js'
 import { benchCluster, benchTopic, cleanUp, produceAll, readWithKafkajs } from './lib/kafka.js'
 import { readThroughGateway } from './lib/clients.js'
 import { median as med, sleep } from './lib/util.js'
@@ -28,7 +26,6 @@ export async function run ({ quick, brokers, log }) {
   const warmups = quick ? 0 : 1
   const topic = benchTopic('stream-delivery')
   const cluster = benchCluster(brokers)
-  const tmp = await mkdtemp(path.join(os.tmpdir(), 'streamshare-bench-'))
   const groups = []
   let gateway
 
@@ -45,12 +42,9 @@ export async function run ({ quick, brokers, log }) {
     log(`  produced ${records} orders (${avgBytes.toFixed(0)} B avg value) to ${topic}`)
 
     // --- gateway: a private policies copy pointing `orders` at the bench topic -----------
-    const policiesDir = path.join(tmp, 'policies')
-    await preparePolicies(policiesDir, { product: PRODUCT, topic })
-    const adminToken = newAdminToken()
-    gateway = await spawnGateway(gatewayEnv({ brokers, policiesDir, stateDir: path.join(tmp, 'state'), adminToken }), { log })
+    gateway = await startBenchGateway({ brokers, product: PRODUCT, topic, log })
     // A partner and a share through the admin API, as an admin would issue them.
-    const token = await issueShareToken(gateway.adminUrl, adminToken, 'partner-basic', { product: PRODUCT })
+    const token = await issueShareToken(gateway.adminUrl, gateway.adminToken, 'partner-basic', { product: PRODUCT })
     const streamUrl = `${gateway.partnerUrl}/v1/streams/${PRODUCT}?from=earliest&format=ndjson`
 
     const baseline = () => readWithKafkajs(brokers, topic, records, groups)
@@ -99,9 +93,8 @@ export async function run ({ quick, brokers, log }) {
       ]
     }
   } finally {
-    if (gateway !== undefined) await gateway.stop()
+    await gateway?.close()
     await cleanUp(cluster, { topics: [topic], groups, log })
-    await rm(tmp, { recursive: true, force: true })
   }
 }
 

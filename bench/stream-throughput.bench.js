@@ -16,11 +16,10 @@
  */
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { gatewayEnv, newAdminToken, PASSTHROUGH_POLICY, preparePolicies, spawnGateway, waitReady, createPartner, createShare } from './lib/gateway.js'
+import { PASSTHROUGH_POLICY, startBenchGateway, waitReady, createPartner, createShare } from './lib/gateway.js'
 import { benchCluster, benchTopic, cleanUp, produceAll, readWithKafkajs } from './lib/kafka.js'
 import { readThroughGateway } from './lib/clients.js'
 import { PaddedOrders } from './lib/records.js'
@@ -56,7 +55,6 @@ export async function run ({ quick, brokers, log }) {
   const warmups = quick ? 0 : 1
   const topic = benchTopic('stream-throughput')
   const cluster = benchCluster(brokers)
-  const tmp = await mkdtemp(path.join(os.tmpdir(), 'streamshare-bench-'))
   const groups = []
   let gateway
   let proxy
@@ -68,11 +66,9 @@ export async function run ({ quick, brokers, log }) {
     const avgBytes = await produceAll(cluster, topic, records, () => orders.next())
     log(`  produced ${records} orders padded to ${avgBytes.toFixed(0)} B to ${topic}`)
 
-    const policiesDir = path.join(tmp, 'policies')
-    const check = await preparePolicies(policiesDir, { product: PRODUCT, topic, extraPolicies: PASSTHROUGH_POLICY })
-    log(`  policies copy: ${check}`)
-    const adminToken = newAdminToken()
-    gateway = await spawnGateway(gatewayEnv({ brokers, policiesDir, stateDir: path.join(tmp, 'state'), adminToken }), { log })
+    gateway = await startBenchGateway({ brokers, product: PRODUCT, topic, extraPolicies: PASSTHROUGH_POLICY, log })
+    const { adminToken, policiesDir } = gateway
+    log(`  policies copy: ${gateway.policyCheck}`)
     await waitReady(gateway.adminUrl, adminToken)
     const partner = await createPartner(gateway.adminUrl, adminToken, { region: 'eu-west' })
     const tokens = {
@@ -156,11 +152,11 @@ export async function run ({ quick, brokers, log }) {
     // Only the readers that ran (BENCH_THROUGHPUT_ONLY) give a result.
     return candidates.filter(([, key]) => got[key].length > 0).map(c => result(...c))
   } finally {
-    if (gateway !== undefined) await gateway.stop()
     if (proxy !== undefined) await proxy.stop()
     if (checkedProxy !== undefined) await checkedProxy.stop()
+    // After the checked proxy, which was started on the gateway's policies copy.
+    await gateway?.close()
     await cleanUp(cluster, { topics: [topic], groups, log })
-    await rm(tmp, { recursive: true, force: true })
   }
 }
 

@@ -69,8 +69,9 @@ export async function run ({ quick, brokers, log }) {
   const groups = []
   const out = []
   const workers = num('BENCH_WS_WORKERS', 4)
-  const load = await WsLoad.start(workers)
+  let load
   try {
+    load = await WsLoad.start(workers)
     await cluster.ensureTopics([{ topic, partitions: PARTITIONS }])
     const policiesDir = path.join(tmp, 'policies')
     await preparePolicies(policiesDir, { product: PRODUCT, topic })
@@ -78,7 +79,7 @@ export async function run ({ quick, brokers, log }) {
     if (only === '' || only === 'latency') out.push(await latencyBench(ctx))
     if (only === '' || only === 'rss') out.push(await idleRssBench(ctx))
   } finally {
-    await load.stop()
+    await load?.stop()
     await cleanUp(cluster, { topics: [topic], groups, log })
     await rm(tmp, { recursive: true, force: true })
   }
@@ -123,36 +124,41 @@ async function latencyBench (ctx) {
   const records = num('BENCH_WS_RECORDS', quick ? 100 : 600)
   const rounds = num('BENCH_WS_ROUNDS', quick ? 1 : 3)
   const warm = { clients: Math.min(100, clients), records: quick ? 30 : 100 }
-  const { gateway, token, wsUrl } = await startGateway(ctx, 'latency', { quota: { max_connections: 2 * clients + 100, requests_per_minute: 1_000_000 } })
-  // Diagnostic (BENCH_WS_PIN=1, with BENCH_QUICK=1): the gateway on CPU 0, the generator on the
-  // last CPU (taskset, all threads); the broker, producer and everything else float.
-  const pinned = process.env.BENCH_WS_PIN === '1'
-  if (pinned) {
-    const last = os.cpus().length - 1
-    execFileSync('taskset', ['-a', '-pc', '0', String(gateway.pid)], { stdio: 'ignore' })
-    for (const pid of load.pids) execFileSync('taskset', ['-a', '-pc', String(last), String(pid)], { stdio: 'ignore' })
-    log(`  pinned: gateway to CPU 0, generator processes to CPU ${last}`)
-  }
-
-  // Reference: a kafkajs consumer with the tap's fetch settings reads the same records at the same time.
-  const groupId = `streamshare-bench.ws-fanout.${randomBytes(6).toString('hex')}`
-  groups.push(groupId)
-  const ref = { counts: new Map(), count: 0 }
-  const { consumer, firstFetch } = startReferenceConsumer({
-    brokers,
-    clientId: 'streamshare-bench-ws-fanout',
-    groupId,
-    topic,
-    maxWaitMs: TAP_MAX_WAIT_MS,
-    onMessage: (m, now) => {
-      const ms = Math.max(0, now - Number(m.timestamp))
-      ref.counts.set(ms, (ref.counts.get(ms) ?? 0) + 1)
-      ref.count++
-    }
-  })
+  let gateway
+  let consumer
 
   try {
-    await firstFetch
+    const started = await startGateway(ctx, 'latency', { quota: { max_connections: 2 * clients + 100, requests_per_minute: 1_000_000 } })
+    gateway = started.gateway
+    const { token, wsUrl } = started
+    // Diagnostic (BENCH_WS_PIN=1, with BENCH_QUICK=1): the gateway on CPU 0, the generator on the
+    // last CPU (taskset, all threads); the broker, producer and everything else float.
+    const pinned = process.env.BENCH_WS_PIN === '1'
+    if (pinned) {
+      const last = os.cpus().length - 1
+      execFileSync('taskset', ['-a', '-pc', '0', String(gateway.pid)], { stdio: 'ignore' })
+      for (const pid of load.pids) execFileSync('taskset', ['-a', '-pc', String(last), String(pid)], { stdio: 'ignore' })
+      log(`  pinned: gateway to CPU 0, generator processes to CPU ${last}`)
+    }
+
+    // Reference: a kafkajs consumer with the tap's fetch settings reads the same records at the same time.
+    const groupId = `streamshare-bench.ws-fanout.${randomBytes(6).toString('hex')}`
+    groups.push(groupId)
+    const ref = { counts: new Map(), count: 0 }
+    const reference = startReferenceConsumer({
+      brokers,
+      clientId: 'streamshare-bench-ws-fanout',
+      groupId,
+      topic,
+      maxWaitMs: TAP_MAX_WAIT_MS,
+      onMessage: (m, now) => {
+        const ms = Math.max(0, now - Number(m.timestamp))
+        ref.counts.set(ms, (ref.counts.get(ms) ?? 0) + 1)
+        ref.count++
+      }
+    })
+    consumer = reference.consumer
+    await reference.firstFetch
 
     log(`  latency: ${records} records of ${RECORD_BYTES} B at ${rate}/s per sample, 1 vs ${clients} WebSocket clients (${workers} generator processes), ${rounds} round(s), orders/${POLICY}`)
     let seed = 300
@@ -228,8 +234,8 @@ async function latencyBench (ctx) {
       ]
     }
   } finally {
-    await consumer.disconnect().catch(() => {})
-    await gateway.stop()
+    await consumer?.disconnect().catch(() => {})
+    await gateway?.stop()
   }
 }
 

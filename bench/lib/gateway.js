@@ -6,7 +6,9 @@
  */
 import { execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { cp, readFile, writeFile } from 'node:fs/promises'
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { createWriteStream } from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
@@ -76,6 +78,8 @@ export async function spawnGateway (env, { log = () => {} } = {}) {
     probeEnv.BENCH_GATEWAY_PROBE_OUT = path.resolve(probe)
     log(`  gateway runs with the GC/event-loop probe (into ${path.resolve(probe)})`)
   }
+  // BENCH_GATEWAY_NODE_ARGS='--single-threaded-gc …': extra node/V8 flags, for experiments.
+  nodeArgs.push(...(process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(a => a !== ''))
   const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'dist', 'main.js')], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', ...env, ...probeEnv },
@@ -84,11 +88,15 @@ export async function spawnGateway (env, { log = () => {} } = {}) {
   let stderr = ''
   child.stderr.on('data', (c) => { stderr += c })
   const exited = new Promise(resolve => child.on('exit', resolve))
-  const { partnerUrl, adminUrl } = await new Promise((resolve, reject) => {
+  const listening = new Promise((resolve, reject) => {
     let buffer = ''
     const timer = setTimeout(() => reject(new Error(`gateway did not start: ${stderr}`)), 30000)
     // stdout is always drained (a full pipe would block the gateway's logger).
+    // BENCH_GATEWAY_STDOUT=<file>: a copy of everything it prints (with --trace-gc in BENCH_GATEWAY_NODE_ARGS, its GC trace).
+    const copy = process.env.BENCH_GATEWAY_STDOUT === undefined || process.env.BENCH_GATEWAY_STDOUT === '' ? undefined : createWriteStream(process.env.BENCH_GATEWAY_STDOUT, { flags: 'a' })
+    if (copy !== undefined) child.on('exit', () => { copy.end() })
     child.stdout.on('data', (chunk) => {
+      copy?.write(chunk)
       buffer += chunk
       let nl
       while ((nl = buffer.indexOf('\n')) !== -1) {
@@ -103,6 +111,15 @@ export async function spawnGateway (env, { log = () => {} } = {}) {
     })
     child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`gateway exited (${code}): ${stderr}`)) })
   })
+  let partnerUrl, adminUrl
+  try {
+    ({ partnerUrl, adminUrl } = await listening)
+  } catch (err) {
+    // A gateway that never said it listens (timeout) would outlive the benchmark: end it.
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    await exited
+    throw err
+  }
   return {
     pid: child.pid,
     partnerUrl,
@@ -112,6 +129,55 @@ export async function spawnGateway (env, { log = () => {} } = {}) {
     async stop () {
       if (child.exitCode === null) child.kill('SIGTERM')
       await exited
+    }
+  }
+}
+
+/**
+ * A gateway for one benchmark, in its own temporary folder: a checked policies copy
+ * pointing `product` at `topic` (plus `extraPolicies`), a new admin token, its dev state
+ * beside it, and `node dist/main.js` started with gatewayEnv() plus `env` (extra
+ * STREAMSHARE_* settings). Every gateway benchmark did these steps and their clean-up
+ * alike; here they are done once, so none of them can leave a gateway running or a
+ * folder in /tmp behind when it fails half-way.
+ *
+ * A failure while starting stops what was started and removes the folder before it is
+ * rethrown (the caller has nothing to close yet). close() stops the gateway and removes
+ * the folder; it can be called more than once, so `finally { await bench?.close() }`
+ * is enough whether the benchmark got as far as starting the gateway or not. stop()
+ * stops the gateway only. policyCheck is the CLI's `policy check` output for the copy.
+ */
+export async function startBenchGateway ({ brokers, product = 'orders', topic, extraPolicies = '', env = {}, log = () => {} }) {
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'streamshare-bench-'))
+  const removeTmp = () => rm(tmp, { recursive: true, force: true })
+  const policiesDir = path.join(tmp, 'policies')
+  const adminToken = newAdminToken()
+  let policyCheck
+  let gateway
+  try {
+    policyCheck = await preparePolicies(policiesDir, { product, topic, extraPolicies })
+    gateway = await spawnGateway(gatewayEnv({ brokers, policiesDir, stateDir: path.join(tmp, 'state'), adminToken, extra: env }), { log })
+  } catch (err) {
+    await removeTmp()
+    throw err
+  }
+  let closing
+  return {
+    pid: gateway.pid,
+    partnerUrl: gateway.partnerUrl,
+    adminUrl: gateway.adminUrl,
+    profiled: gateway.profiled,
+    adminToken,
+    policiesDir,
+    policyCheck,
+
+    stop: () => gateway.stop(),
+
+    close () {
+      closing ??= (async () => {
+        try { await gateway.stop() } finally { await removeTmp() }
+      })()
+      return closing
     }
   }
 }
