@@ -23,7 +23,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 export async function run ({ quick, log }) {
   const catalog = await loadCatalog(path.join(ROOT, 'policies'))
   const policy = catalog.products.get('orders').policies.get('partner-basic')
-  const view = bindPolicy(policy.compiled, { shareId: 'sh_bench', secret: new GatewaySecret('bench-secret-bench-secret-bench-secret'), partnerAttributes: { region: 'eu-west' } })
+  const view = bindPolicy(policy.compiled, { shareId: 'sh_bench', secret: new GatewaySecret('bench-secret-bench-secret-bench-secret'), partnerAttributes: { region: 'eu-west' }, partnerId: 'p_bench' })
   const demo = new DemoDataGenerator(99)
   // All in the partner's region and not test orders, so every record is fully processed.
   const texts = Array.from({ length: 2000 }, () => JSON.stringify({ ...demo.order().value, region: 'eu-west', status: 'confirmed' }))

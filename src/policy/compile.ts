@@ -125,7 +125,7 @@ export function compilePolicy (source: PolicySource, product: ProductContext): {
       throw new TypeError('policy binding needs a hash key of at least 16 bytes (GatewaySecret.key("field-hash", shareId))')
     }
     const ctx: ActionContext = actionContext(binding.hashKey)
-    const partner = new CelPartner(binding.partnerId ?? '', attributeStrings(binding.partnerAttributes))
+    const partner = new CelPartner(binding.partnerId, attributeStrings(binding.partnerAttributes))
 
     // HOT PATH: once per record (and share).
     return (input: PolicyInput): PolicyOutcome => {

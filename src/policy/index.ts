@@ -15,7 +15,7 @@ export type { JsonSchema, SchemaObject } from './json-schema.js'
  * Binds a compiled policy to a share, deriving the share's `hash` key from the
  * gateway secret (`GatewaySecret.key('field-hash', shareId)`).
  */
-export function bindPolicy (policy: CompiledPolicy, share: { shareId: string, secret: GatewaySecret, partnerAttributes: Readonly<Record<string, unknown>>, partnerId?: string }): PolicyView {
-  return policy.bind({ shareId: share.shareId, hashKey: share.secret.key('field-hash', share.shareId), partnerAttributes: share.partnerAttributes, ...(share.partnerId === undefined ? {} : { partnerId: share.partnerId }) })
+export function bindPolicy (policy: CompiledPolicy, share: { shareId: string, secret: GatewaySecret, partnerAttributes: Readonly<Record<string, unknown>>, partnerId: string }): PolicyView {
+  return policy.bind({ shareId: share.shareId, hashKey: share.secret.key('field-hash', share.shareId), partnerAttributes: share.partnerAttributes, partnerId: share.partnerId })
 }
 export { previewPolicy, type PreviewRecord, type PreviewResult } from './preview.js'

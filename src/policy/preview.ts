@@ -31,7 +31,8 @@ export function previewPolicy (product: Product, policy: PolicyDefinition, recor
     return { delivered: false, reason: 'schema', errors }
   }
   const shareId = options.shareId ?? 'preview'
-  const view = policy.compiled.bind({ shareId, hashKey: options.secret.key('field-hash', shareId), partnerAttributes: options.partnerAttributes ?? {}, ...(options.partnerId === undefined ? {} : { partnerId: options.partnerId }) })
+  // A preview for no partner in particular binds an empty id, which no partner has.
+  const view = policy.compiled.bind({ shareId, hashKey: options.secret.key('field-hash', shareId), partnerAttributes: options.partnerAttributes ?? {}, partnerId: options.partnerId ?? '' })
   const out = view({ value: record.value, key: record.key ?? null, headers: record.headers ?? {} })
   if (!out.delivered) return out
   return { delivered: true, output: { key: out.key, value: out.value, headers: out.headers } }

@@ -35,8 +35,12 @@ export interface PolicyBinding {
   hashKey: Uint8Array
   /** The partner's attributes; non-string values are turned into strings (see policies/README.md). */
   partnerAttributes: Readonly<Record<string, unknown>>
-  /** The partner's id (`partner.id` in `where`). */
-  partnerId?: string
+  /**
+   * The partner's id (`partner.id` in `where`). Required: a filter like
+   * `record.headers["streamshare-partner"] == partner.id` must never be bound to a
+   * default that some records could match.
+   */
+  partnerId: string
 }
 
 /** How a policy treats the record key (policy `key:`; default `keep`). */

@@ -193,7 +193,7 @@ t.test('redaction never leaks: allow mode', async t => {
   const policy = compile(ALLOW, 'allow')
   const validOutput = ajv().compile(policy.outputSchema)
   const validInput = ajv().compile(SCHEMA)
-  const view = policy.bind({ shareId: 's', hashKey: Buffer.alloc(32, 3), partnerAttributes: {} })
+  const view = policy.bind({ shareId: 's', hashKey: Buffer.alloc(32, 3), partnerAttributes: {}, partnerId: 'p-1' })
   fc.assert(fc.property(fc.uuid().chain(uuid => fc.tuple(fc.constant(uuid), recordArbitrary(uuid))), ([uuid, record]) => {
     if (!validInput(record)) throw new Error(`generator bug: ${JSON.stringify(validInput.errors)}`)
     const out = view({ value: record, key: 'k', headers: { secret: uuid } })
@@ -210,7 +210,7 @@ t.test('redaction never leaks: deny mode', async t => {
   const policy = compile(DENY, 'deny')
   const validOutput = ajv().compile(policy.outputSchema)
   const validInput = ajv().compile(SCHEMA)
-  const view = policy.bind({ shareId: 's', hashKey: Buffer.alloc(32, 4), partnerAttributes: {} })
+  const view = policy.bind({ shareId: 's', hashKey: Buffer.alloc(32, 4), partnerAttributes: {}, partnerId: 'p-1' })
   fc.assert(fc.property(fc.uuid().chain(uuid => recordArbitrary(uuid)), record => {
     if (!validInput(record)) throw new Error(`generator bug: ${JSON.stringify(validInput.errors)}`)
     const out = view({ value: record, key: 'k', headers: {} })

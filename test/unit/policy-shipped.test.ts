@@ -86,17 +86,17 @@ t.test('shipped policies: where filters do what they say', async t => {
   const catalog = await loadCatalog(SHIPPED_POLICIES)
   const demo = new DemoDataGenerator(5)
   const orders = catalog.products.get('orders')!
-  const basic = bindPolicy(orders.policies.get('partner-basic')!.compiled, { shareId: 's', secret, partnerAttributes: { region: 'eu-west' } })
+  const basic = bindPolicy(orders.policies.get('partner-basic')!.compiled, { shareId: 's', secret, partnerAttributes: { region: 'eu-west' }, partnerId: 'p-1' })
   const order = demo.order()
   const euWest = { ...order.value, region: 'eu-west', status: 'confirmed' }
   t.equal(basic({ value: euWest, key: order.key, headers: {} }).delivered, true)
   t.strictSame(basic({ value: { ...euWest, status: 'test' }, key: order.key, headers: {} }), { delivered: false, reason: 'filtered' })
   t.strictSame(basic({ value: { ...euWest, region: 'apac' }, key: order.key, headers: {} }), { delivered: false, reason: 'filtered' })
-  const noRegion = bindPolicy(orders.policies.get('partner-basic')!.compiled, { shareId: 's', secret, partnerAttributes: {} })
+  const noRegion = bindPolicy(orders.policies.get('partner-basic')!.compiled, { shareId: 's', secret, partnerAttributes: {}, partnerId: 'p-1' })
   t.match(noRegion({ value: euWest, key: order.key, headers: {} }), { delivered: false, reason: 'filter_error', error: /^no_such_key \(at "partner.attributes.region"\)$/ }, 'a partner without the attribute gets nothing, and it is counted')
 
   const inventory = catalog.products.get('inventory-levels')!
-  const market = bindPolicy(inventory.policies.get('marketplace-availability')!.compiled, { shareId: 's', secret, partnerAttributes: {} })
+  const market = bindPolicy(inventory.policies.get('marketplace-availability')!.compiled, { shareId: 's', secret, partnerAttributes: {}, partnerId: 'p-1' })
   const inv = demo.inventory()
   const out = market({ value: inv.value, key: JSON.parse(inv.key), headers: {} })
   t.equal(out.delivered, true)
@@ -111,7 +111,7 @@ t.test('shipped policies: hash differs across shares, not within one', async t =
   const policy = catalog.products.get('orders')!.policies.get('analytics-internal')!.compiled
   const order = new DemoDataGenerator(9).order()
   const run = (shareId: string): unknown => {
-    const out = bindPolicy(policy, { shareId, secret, partnerAttributes: {} })({ value: { ...order.value, status: 'confirmed' }, key: order.key, headers: {} })
+    const out = bindPolicy(policy, { shareId, secret, partnerAttributes: {}, partnerId: 'p-1' })({ value: { ...order.value, status: 'confirmed' }, key: order.key, headers: {} })
     return out.delivered ? (out.value as { customer: { id: string } }).customer.id : undefined
   }
   t.equal(run('share-a'), run('share-a'))
@@ -125,15 +125,15 @@ t.test('preview: schema check first, then the view', async t => {
   const policy = orders.policies.get('partner-basic')!
   const order = new DemoDataGenerator(3).order()
   const value = { ...order.value, status: 'confirmed', region: 'eu-west' }
-  const ok = previewPolicy(orders, policy, { value, key: order.key, headers: order.headers }, { secret, partnerAttributes: { region: 'eu-west' } })
+  const ok = previewPolicy(orders, policy, { value, key: order.key, headers: order.headers }, { secret, partnerAttributes: { region: 'eu-west' }, partnerId: 'p-1' })
   t.equal(ok.delivered, true)
   if (ok.delivered) {
     t.notOk(JSON.stringify(ok.output).includes('@example.com'), 'no email')
     t.strictSame(Object.keys(ok.output.headers), ['traceparent'])
-    const asShare = bindPolicy(policy.compiled, { shareId: 'preview', secret, partnerAttributes: { region: 'eu-west' } })({ value, key: order.key, headers: order.headers })
+    const asShare = bindPolicy(policy.compiled, { shareId: 'preview', secret, partnerAttributes: { region: 'eu-west' }, partnerId: 'p-1' })({ value, key: order.key, headers: order.headers })
     t.same(asShare.delivered ? asShare.value : undefined, ok.output.value, 'same as a bound view in the preview scope')
   }
-  t.strictSame(previewPolicy(orders, policy, { value: { ...value, region: 'apac' } }, { secret, partnerAttributes: { region: 'eu-west' } }), { delivered: false, reason: 'filtered' })
+  t.strictSame(previewPolicy(orders, policy, { value: { ...value, region: 'apac' } }, { secret, partnerAttributes: { region: 'eu-west' }, partnerId: 'p-1' }), { delivered: false, reason: 'filtered' })
   const bad = previewPolicy(orders, policy, { value: { ...value, order_id: 'secret-id-123' } }, { secret })
   t.match(bad, { delivered: false, reason: 'schema', errors: [{ path: '/order_id' }] })
   t.notOk(JSON.stringify(bad).includes('secret-id-123'), 'schema errors never quote the value')

@@ -115,7 +115,7 @@ const KEY_B = Buffer.alloc(32, 2)
 const hmac = (key: Buffer, text: string): string => createHmac('sha256', key).update(text).digest('base64url')
 
 function bind (policy: CompiledPolicy, options: { key?: Buffer, attributes?: Record<string, unknown>, shareId?: string } = {}): PolicyView {
-  return policy.bind({ shareId: options.shareId ?? 'share-a', hashKey: options.key ?? KEY_A, partnerAttributes: options.attributes ?? {} })
+  return policy.bind({ shareId: options.shareId ?? 'share-a', hashKey: options.key ?? KEY_A, partnerAttributes: options.attributes ?? {}, partnerId: 'p-1' })
 }
 
 function delivered (view: PolicyView, value: unknown, key: unknown = 'r-1', headers: Record<string, string> = {}): { value: unknown, key: unknown, headers: Record<string, string> } {
@@ -307,7 +307,7 @@ t.test('hash is keyed per share: same share same output, other share other outpu
   t.strictSame(a1, { id: hmac(KEY_A, '"c-1"') })
   t.notSame(a1, b)
   t.strictSame(b, { id: hmac(KEY_B, '"c-1"') })
-  t.throws(() => policy.bind({ shareId: 's', hashKey: Buffer.alloc(4), partnerAttributes: {} }), /hash key/)
+  t.throws(() => policy.bind({ shareId: 's', hashKey: Buffer.alloc(4), partnerAttributes: {}, partnerId: 'p-1' }), /hash key/)
 })
 
 t.test('headers: only the allow-list passes', async t => {
