@@ -50,6 +50,38 @@ t.test('subscribe: subscribed with a cursor, then records carrying the subscript
   t.equal(records(ws, 'o').length, 3, 'nothing after unsubscribe')
 })
 
+t.test('clients with their own subscription ids share one cached frame per record', async t => {
+  const { token } = await gw.share(['orders'])
+  const ids = ['alpha', 'b.2', 'c:3-x']
+  const clients = await Promise.all(ids.map(async () => await connect({ token })))
+  await Promise.all(clients.map(async (c, i) => {
+    c.send({ type: 'subscribe', id: ids[i], product: 'orders' })
+    await c.waitFor(m => m.type === 'subscribed' && m.id === ids[i])
+  }))
+  const produced = [orders.record(0), orders.record(1)]
+  await kafka.produceRaw(ordersTopic, produced)
+  const got = await Promise.all(clients.map(async (c, i) => await c.waitForCount(m => m.type === 'record' && m.id === ids[i], 2)))
+  for (let i = 0; i < ids.length; i++) t.same(got[i]!.map(m => m.key).sort(), produced.map(p => p.key).sort(), `${ids[i]}: both records, with its id`)
+  const withoutId = (m: Record<string, unknown>): string => { const { id: _id, ...rest } = m; return JSON.stringify(rest) }
+  t.same(got[1]!.map(withoutId), got[0]!.map(withoutId), 'the same messages apart from the id')
+  t.same(got[2]!.map(withoutId), got[0]!.map(withoutId))
+  // The ring holds one frame per record for all three, not one per id.
+  const holder = { wake () {} }
+  const tap = await gw.ctx.taps.acquire('orders', holder)
+  t.teardown(() => { gw.ctx.taps.release(tap, holder) })
+  const ours = []
+  for (let seq = tap.ring.firstSeq; tap.ring.at(seq) !== undefined; seq++) {
+    const entry = tap.ring.at(seq)!
+    if (got[0]!.some(m => m.partition === entry.partition && m.offset === entry.offset)) ours.push(entry)
+  }
+  t.equal(ours.length, 2)
+  for (const entry of ours) {
+    const view = entry.view as { frameFormat?: string, frames?: Map<string, unknown> }
+    t.equal(view.frameFormat, 'ws', 'one WebSocket frame cached')
+    t.equal(view.frames, undefined, 'and no others')
+  }
+})
+
 t.test('resume by cursor over WebSocket after a disconnect: no loss, no duplicate', async t => {
   const { token } = await gw.share(['orders'])
   const first = await connect({ token })
