@@ -40,16 +40,10 @@ export function registerAdminRoutes (app: FastifyInstance, ctx: GatewayContext):
 
   /** A share as the admin sees it: stored fields, derived status, live usage on this instance. */
   const view = (share: Share): Record<string, unknown> => {
-    const streams = ctx.streams.ofShare(share.id)
-    const lag: Record<string, number> = {}
-    for (const stream of streams) {
-      const l = stream.lag()
-      if (l !== undefined && stream.product !== undefined) lag[stream.product] = Math.max(lag[stream.product] ?? 0, l)
-    }
     return {
       ...share,
       status: shareStatus(share),
-      usage: { instance: ctx.instanceId, connections: ctx.streams.connectionsOfShare(share.id), ...ctx.usage.of(share.id), lag }
+      usage: { instance: ctx.instanceId, connections: ctx.streams.connectionsOfShare(share.id), ...ctx.usage.of(share.id), lag: ctx.streams.lagByProduct(share.id) }
     }
   }
 

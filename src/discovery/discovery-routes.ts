@@ -142,11 +142,6 @@ export function registerDiscoveryRoutes (app: FastifyInstance, ctx: GatewayConte
   }, async (request) => {
     const principal = requirePrincipal(request)
     const { share } = await authorizeShare(ctx.registry, principal)
-    const lag: Record<string, number> = {}
-    for (const stream of ctx.streams.ofShare(share.id)) {
-      const l = stream.lag()
-      if (l !== undefined && stream.product !== undefined) lag[stream.product] = Math.max(lag[stream.product] ?? 0, l)
-    }
     return {
       id: share.id,
       partner: share.partner,
@@ -155,7 +150,7 @@ export function registerDiscoveryRoutes (app: FastifyInstance, ctx: GatewayConte
       quota: share.quota,
       history: share.history,
       products: grantsOf(share, principal),
-      usage: { connections: ctx.streams.connectionsOfShare(share.id), ...ctx.usage.of(share.id), lag }
+      usage: { connections: ctx.streams.connectionsOfShare(share.id), ...ctx.usage.of(share.id), lag: ctx.streams.lagByProduct(share.id) }
     }
   })
 

@@ -57,6 +57,23 @@ export class StreamRegistry extends EventEmitter<{ added: [OpenStream], removed:
     return n
   }
 
+  /** Shares with at least one open stream on this instance. */
+  shareIds (): string[] { return [...this.byShare.keys()] }
+
+  /**
+   * Lag per product of a share: records between its slowest open stream of the product
+   * and the end of the topic (streams that cannot tell, e.g. WebSocket connections, are
+   * left out). What the admin API, GET /v1/share and the lag gauge report.
+   */
+  lagByProduct (shareId: string): Record<string, number> {
+    const lag: Record<string, number> = {}
+    for (const stream of this.byShare.get(shareId) ?? []) {
+      const records = stream.lag()
+      if (records !== undefined && stream.product !== undefined) lag[stream.product] = Math.max(lag[stream.product] ?? 0, records)
+    }
+    return lag
+  }
+
   async stopAll (reason: StreamEndReason): Promise<void> {
     await Promise.allSettled(this.all().map(async s => { await s.stop(reason) }))
   }

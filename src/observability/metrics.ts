@@ -158,16 +158,8 @@ export class Metrics {
       registers,
       collect () {
         this.reset()
-        const lags = new Map<string, number>()
-        for (const s of streams.all()) {
-          const lag = s.lag()
-          if (lag === undefined || s.product === undefined) continue
-          const key = `${s.shareId}\u0000${s.product}`
-          lags.set(key, Math.max(lags.get(key) ?? 0, lag))
-        }
-        for (const [key, lag] of lags) {
-          const [share = '', product = ''] = key.split('\u0000')
-          this.set({ share, product }, lag)
+        for (const share of streams.shareIds()) {
+          for (const [product, lag] of Object.entries(streams.lagByProduct(share))) this.set({ share, product }, lag)
         }
       }
     })

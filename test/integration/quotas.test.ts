@@ -68,6 +68,9 @@ t.test('messages_per_second shapes delivery: nothing dropped, contiguous offsets
   t.ok(rate1 <= 50 * 1.1 && rate1 >= 50 * 0.9, `delivered at ${rate1.toFixed(1)} msg/s with a quota of 50`)
   const usage = (await g.adminApi('GET', `/admin/v1/shares/${share.shareId}`)).body.usage
   t.ok(usage.lag.orders > 100, `the lag shows in the share's usage (${usage.lag.orders as number})`)
+  const metrics = await (await request(`${g.adminUrl}/metrics`)).body.text()
+  const gauge = new RegExp(`^streamshare_lag_records\\{share="${share.shareId}",product="orders"\\} (\\d+)`, 'm').exec(metrics)
+  t.ok(Number(gauge?.[1]) > 100, `and in the lag gauge (${gauge?.[1]})`)
 
   // Raised by PATCH: the open stream speeds up without reconnecting.
   t.equal((await g.adminApi('PATCH', `/admin/v1/shares/${share.shareId}`, { quota: { messages_per_second: 200 } })).status, 200)
