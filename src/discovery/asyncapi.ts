@@ -18,6 +18,7 @@ import type { Catalog, PolicyDefinition, Product } from '../catalog/types.js'
 import { canonicalJson } from '../policy/canonical-json.js'
 import { deriveOutputSchema, partnerText } from '../policy/output-schema.js'
 import { isSchemaObject, type SchemaObject } from '../policy/json-schema.js'
+import { BATCH_DEFAULT_LIMIT, BATCH_MAX_LIMIT, BATCH_MAX_WAIT_MS, PRODUCE_MAX_RECORDS, SUBSCRIPTION_ID_PATTERN, WS_SUBPROTOCOL } from '../transports/protocol.js'
 
 /** One product of the share (a `ShareGrant`). */
 export interface AsyncApiGrant {
@@ -48,11 +49,6 @@ export interface AsyncApiInput {
 export type AsyncApiDocument = Record<string, unknown>
 
 const ASYNCAPI_VERSION = '3.0.0'
-const WS_SUBPROTOCOL = 'streamshare.v1'
-const SUBSCRIPTION_ID_PATTERN = '^[A-Za-z0-9._:-]{1,64}$'
-const BATCH_MAX_LIMIT = 1000
-const BATCH_MAX_WAIT_MS = 30000
-const PRODUCE_MAX_RECORDS = 500
 
 const SERVER_HTTP = 'http'
 const SERVER_WS = 'websocket'
@@ -559,7 +555,7 @@ export function buildAsyncApi (input: AsyncApiInput): AsyncApiDocument {
               type: 'object',
               properties: {
                 from: { type: 'string', description: '`latest` (default), `earliest`, an RFC 3339 timestamp or a cursor' },
-                limit: { type: 'integer', minimum: 1, maximum: BATCH_MAX_LIMIT, default: 100 },
+                limit: { type: 'integer', minimum: 1, maximum: BATCH_MAX_LIMIT, default: BATCH_DEFAULT_LIMIT },
                 wait_ms: { type: 'integer', minimum: 0, maximum: BATCH_MAX_WAIT_MS, default: 0 }
               }
             },

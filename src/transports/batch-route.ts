@@ -12,6 +12,7 @@ import type { GatewayContext } from '../gateway-context.js'
 import { openSubscription } from './open-subscription.js'
 import { productParams } from './http-stream-route.js'
 import { problemResponses } from '../http/openapi.js'
+import { BATCH_DEFAULT_LIMIT, BATCH_MAX_LIMIT, BATCH_MAX_WAIT_MS } from './protocol.js'
 
 const BATCH_FORMAT: StreamFormat = { name: 'json', frame: (_message, json) => json }
 
@@ -91,8 +92,8 @@ const batchSchema = {
     type: 'object',
     properties: {
       from: { type: 'string', minLength: 1, maxLength: MAX_CURSOR_LENGTH },
-      limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
-      wait_ms: { type: 'integer', minimum: 0, maximum: 30000, default: 0 }
+      limit: { type: 'integer', minimum: 1, maximum: BATCH_MAX_LIMIT, default: BATCH_DEFAULT_LIMIT },
+      wait_ms: { type: 'integer', minimum: 0, maximum: BATCH_MAX_WAIT_MS, default: 0 }
     }
   }
 } as const

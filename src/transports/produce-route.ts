@@ -10,6 +10,7 @@ import { authorizeProduct } from '../registry/access.js'
 import type { PartnerRecord } from '../engine/partner-producer.js'
 import { productParams } from './http-stream-route.js'
 import { problemResponses } from '../http/openapi.js'
+import { PRODUCE_MAX_RECORDS } from './protocol.js'
 
 const record = {
   type: 'object',
@@ -25,7 +26,7 @@ const record = {
 const produceSchema = {
   summary: 'Write records (needs write:<product>): all or nothing',
   params: productParams,
-  body: { anyOf: [record, { type: 'array', minItems: 1, maxItems: 500, items: record }] },
+  body: { anyOf: [record, { type: 'array', minItems: 1, maxItems: PRODUCE_MAX_RECORDS, items: record }] },
   response: {
     201: {
       type: 'object',

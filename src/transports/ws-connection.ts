@@ -19,8 +19,8 @@ import type { Logger } from '../observability/logger.js'
 import { openSubscription } from './open-subscription.js'
 import { TickCork } from './tick-cork.js'
 import type { Lease } from '../quota/connection-limiter.js'
+import { SUBSCRIPTION_ID_PATTERN } from './protocol.js'
 
-export const WS_SUBPROTOCOL = 'streamshare.v1'
 
 /** Close codes (CONTRACT §6). */
 export const CLOSE = {
@@ -45,7 +45,7 @@ function closeCodeFor (reason: StreamEndReason): number {
   return CLOSE.normal
 }
 
-const SUBSCRIPTION_ID = /^[A-Za-z0-9._:-]{1,64}$/
+const SUBSCRIPTION_ID = new RegExp(SUBSCRIPTION_ID_PATTERN)
 /** Above this many unsent bytes a subscription waits; the stream's hard limit cuts (1013). */
 const HIGH_WATER_MARK = 256 * 1024
 

@@ -9,7 +9,8 @@ import { GatewayError } from '../errors.js'
 import { requirePrincipal } from '../auth/authenticate.js'
 import type { GatewayContext } from '../gateway-context.js'
 import { authorizeShare } from '../registry/access.js'
-import { WsConnection, WS_SUBPROTOCOL } from './ws-connection.js'
+import { WsConnection } from './ws-connection.js'
+import { WS_SUBPROTOCOL } from './protocol.js'
 import type { Lease } from '../quota/connection-limiter.js'
 import { problemResponses } from '../http/openapi.js'
 
@@ -57,7 +58,7 @@ export async function registerWebSocketRoutes (app: FastifyInstance, ctx: Gatewa
     onRequest: [ctx.quotas.preAuth('connection'), authenticateUpgrade],
     schema: {
       summary: 'WebSocket, subprotocol streamshare.v1 (CONTRACT §6; messages in the AsyncAPI document)',
-      response: { 101: { description: 'Switching protocols: streamshare.v1', type: 'null' }, ...problemResponses(400, 401, 403, 429, 503) }
+      response: { 101: { description: `Switching protocols: ${WS_SUBPROTOCOL}`, type: 'null' }, ...problemResponses(400, 401, 403, 429, 503) }
     }
   }, (socket, request) => {
     const principal = request.principal
