@@ -51,6 +51,9 @@ export function toKafkaRecord (topic: string, partition: number, m: KafkaMessage
   }
 }
 
+/** Most bytes one fetch returns per partition (see the consumer options). */
+export const FETCH_BYTES_PER_PARTITION = 256 * 1024
+
 export class TopicReader {
   readonly topic: string
   readonly groupId: string
@@ -73,6 +76,12 @@ export class TopicReader {
       sessionTimeout: 30000,
       heartbeatInterval: 3000,
       maxWaitTimeInMs: options.maxWaitMs ?? 1000,
+      // kafkajs' default is 1 MB per partition: a 3-partition replay then holds ~3 MB of
+      // fetched bytes and ~3,000 decoded messages at once (they outlive young GCs while
+      // the batches are delivered), and kafkajs re-concatenates the response buffer on
+      // every network chunk, copying a 3 MB response ~24 times. 256 KB keeps both small;
+      // the broker still returns a larger single record whole (KIP-74).
+      maxBytesPerPartition: FETCH_BYTES_PER_PARTITION,
       // kafkajs notices partitions added to a topic by a periodic metadata refresh, then
       // rejoins and never fetches them (nor, without commits, resumes the others): so it
       // refreshes only on errors here, and the owner of a reader watches the partition

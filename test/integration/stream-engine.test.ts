@@ -11,6 +11,7 @@ import { startTestGateway } from '../helpers/gateway.js'
 import { PartnerOrders } from '../helpers/records.js'
 import { isStream, StreamClient, type WireMessage } from '../helpers/stream-client.js'
 import { QUARANTINE_TOPIC } from '../../src/engine/quarantine.js'
+import { FETCH_BYTES_PER_PARTITION } from '../../src/kafka/reader.js'
 
 const kafka = testKafka()
 t.teardown(async () => { await kafka.close() })
@@ -163,6 +164,23 @@ t.test('(c2) gaps: records deleted before the tap read them are announced too, l
   t.match(again[0]!.data, { type: 'gap', partition: 0, from_offset: 3, to_offset: 7, reason: 'retention' })
   t.same(again.slice(1).map(m => m.data.offset), [8, 9, 10, 11, 12])
   t.equal(gw.ctx.taps.replayReaders, 0, 'served from the ring, no replay reader')
+})
+
+t.test('a record larger than one fetch returns per partition is delivered, live and on replay', async t => {
+  const topic = await kafka.createTopic('big-record', 1)
+  const gw = await startTestGateway(t, { policiesDir: await policiesWithTopics({ orders: topic }) })
+  const { token } = await gw.share([{ product: 'orders', policy: 'analytics-internal' }])
+  const live = await open(gw.partnerUrl, token, 'latest')
+  t.teardown(() => { live.close() })
+  const big = orders.record(0)
+  const value = { ...big.order, notes: 'x'.repeat(FETCH_BYTES_PER_PARTITION + 100_000) }
+  await kafka.produceRaw(topic, [orders.record(0), { ...big, value: JSON.stringify(value) }, orders.record(0)])
+  const got = await live.waitFor(3)
+  t.same(got.map(m => m.data.offset), [0, 1, 2], 'live: all three, in order')
+  t.equal(got[1]!.data.value.notes.length, FETCH_BYTES_PER_PARTITION + 100_000, 'the big one whole')
+  const replayed = await open(gw.partnerUrl, token, 'earliest')
+  t.teardown(() => { replayed.close() })
+  t.same((await replayed.waitFor(3)).map(m => m.data.offset), [0, 1, 2], 'replay: the same')
 })
 
 t.test('(d) invalid records are skipped, quarantined with the reason, and the stream goes on', async t => {
