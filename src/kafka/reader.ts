@@ -77,10 +77,9 @@ export class TopicReader {
       heartbeatInterval: 3000,
       maxWaitTimeInMs: options.maxWaitMs ?? 1000,
       // kafkajs' default is 1 MB per partition: a 3-partition replay then holds ~3 MB of
-      // fetched bytes and ~3,000 decoded messages at once (they outlive young GCs while
-      // the batches are delivered), and kafkajs re-concatenates the response buffer on
-      // every network chunk, copying a 3 MB response ~24 times. 256 KB keeps both small;
-      // the broker still returns a larger single record whole (KIP-74).
+      // fetched bytes and ~3,000 decoded messages at once, which outlive young GCs while
+      // the batches are delivered. 256 KB keeps that small; the broker still returns a
+      // larger single record whole (KIP-74).
       maxBytesPerPartition: FETCH_BYTES_PER_PARTITION,
       // kafkajs notices partitions added to a topic by a periodic metadata refresh, then
       // rejoins and never fetches them (nor, without commits, resumes the others): so it
