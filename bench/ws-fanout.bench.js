@@ -106,8 +106,14 @@ async function startGateway ({ brokers, tmp, policiesDir, log }, name, { memoryS
     extra.BENCH_MEMORY_SOCKET = memorySocket
   }
   const gateway = await spawnGateway(gatewayEnv({ brokers, policiesDir, stateDir: path.join(tmp, `state-${name}`), adminToken, extra }), { log })
-  const token = await issueToken(gateway.adminUrl, adminToken, quota)
-  return { gateway, token, wsUrl: `${gateway.partnerUrl.replace(/^http/, 'ws')}/v1/ws` }
+  try {
+    const token = await issueToken(gateway.adminUrl, adminToken, quota)
+    return { gateway, token, wsUrl: `${gateway.partnerUrl.replace(/^http/, 'ws')}/v1/ws` }
+  } catch (err) {
+    // The caller has no handle on this gateway yet: stop it here.
+    await gateway.stop()
+    throw err
+  }
 }
 
 const round1 = (x) => Math.round(x * 10) / 10

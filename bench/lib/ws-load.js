@@ -49,7 +49,13 @@ export class WsLoad {
   static async start (workers) {
     const children = Array.from({ length: workers }, () => fork(fileURLToPath(import.meta.url), ['--ws-load-worker'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
     const load = new WsLoad(children)
-    await Promise.all(children.map((_c, i) => load.call(i, 'ping')))
+    try {
+      await Promise.all(children.map((_c, i) => load.call(i, 'ping')))
+    } catch (err) {
+      // A worker that cannot answer: end them all rather than leave them running.
+      await load.stop()
+      throw err
+    }
     return load
   }
 

@@ -18,12 +18,12 @@ export interface TopicReaderOptions {
   topic: string
   /** Next offset to read per partition. Partitions not listed start at the earliest offset. */
   start: PartitionOffsets
-  /** Called with each fetched batch, in offset order per partition; awaited before the next. */
   /**
-   * Records of one partition from one fetch, in offset order. `expected` is where the
-   * reader stood before them (past transaction markers too): a first offset above it
-   * means records are missing (compaction, an aborted transaction, or retention that
-   * kafkajs skipped over by resetting an out-of-range position).
+   * Called with each fetched batch, awaited before the next: records of one partition
+   * from one fetch, in offset order. `expected` is where the reader stood before them
+   * (past transaction markers too): a first offset above it means records are missing
+   * (compaction, an aborted transaction, or retention that kafkajs skipped over by
+   * resetting an out-of-range position).
    */
   onRecords: (records: KafkaRecord[], expected: number | undefined) => void | Promise<void>
   /** The reader stopped for good (not called on close()). */
