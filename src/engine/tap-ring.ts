@@ -84,6 +84,8 @@ export class TapRing {
   }
 
   get firstSeq (): number { return this.nextSeq - this.size }
+  /** The sequence number the next appended entry will get (one past the newest). */
+  get endSeq (): number { return this.nextSeq }
 
   /** The ring holds every record of `partition` from this offset on (see `cover`). */
   coversFrom (partition: number): number | undefined { return this.coveredFrom.get(partition) }
