@@ -47,8 +47,13 @@ java_cmd=(java -Xms128m "-Xmx$heap" -XX:+UseG1GC -XX:MaxGCPauseMillis=20
   -cp "$lib/*")
 
 if [ ! -f "$data/log/meta.properties" ]; then
-  # A KRaft cluster id is 16 random bytes in unpadded base64url.
-  cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+  # A KRaft cluster id is 16 random bytes in unpadded base64url. One in 64 starts with
+  # "-", which kafka-storage's argument parser takes for an option ("--cluster-id:
+  # expected one argument"): draw again until it does not.
+  cluster_id="-"
+  while [ "${cluster_id#-}" != "$cluster_id" ]; do
+    cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+  done
   say "formatting KRaft storage in $data/log (cluster $cluster_id)"
   "${java_cmd[@]}" kafka.tools.StorageTool format --ignore-formatted \
     -t "$cluster_id" -c "$config" >"$logs/format.log" 2>&1 \
