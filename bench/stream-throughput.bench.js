@@ -18,8 +18,7 @@ import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import os from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { PASSTHROUGH_POLICY, startBenchGateway, waitReady, createPartner, createShare } from './lib/gateway.js'
+import { PASSTHROUGH_POLICY, startBenchGateway, waitReady, createPartner, createShare, ROOT } from './lib/gateway.js'
 import { benchCluster, benchTopic, cleanUp, produceAll, readWithKafkajs } from './lib/kafka.js'
 import { readThroughGateway } from './lib/clients.js'
 import { PaddedOrders } from './lib/records.js'
@@ -30,8 +29,9 @@ export const results = ['stream-passthrough', 'stream-full-policy', 'stream-mini
 
 /** Starts bench/lib/minimal-proxy.js; resolves with its URL, pid and stop(). */
 async function startMinimalProxy (brokers, topic, checkWith) {
-  const args = [path.join(path.dirname(fileURLToPath(import.meta.url)), 'lib', 'minimal-proxy.js'), brokers, topic, ...(checkWith === undefined ? [] : ['--check', checkWith])]
+  const args = [path.join(ROOT, 'bench', 'lib', 'minimal-proxy.js'), brokers, topic, ...(checkWith === undefined ? [] : ['--check', checkWith])]
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  const exited = new Promise(resolve => { child.once('exit', resolve) })
   const port = await new Promise((resolve, reject) => {
     let out = ''
     child.stdout.on('data', chunk => { out += chunk; const m = /port=(\d+)/.exec(out); if (m !== null) resolve(Number(m[1])) })
@@ -41,7 +41,8 @@ async function startMinimalProxy (brokers, topic, checkWith) {
   return {
     url: `http://127.0.0.1:${port}/`,
     pid: child.pid,
-    stop: () => new Promise(resolve => { child.once('exit', resolve); child.kill('SIGTERM') })
+    // Listening for 'exit' from the start: a proxy that already ended must not make stop() hang.
+    stop: async () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM'); await exited }
   }
 }
 

@@ -144,8 +144,7 @@ export async function spawnGateway (env, { log = () => {} } = {}) {
  * A failure while starting stops what was started and removes the folder before it is
  * rethrown (the caller has nothing to close yet). close() stops the gateway and removes
  * the folder; it can be called more than once, so `finally { await bench?.close() }`
- * is enough whether the benchmark got as far as starting the gateway or not. stop()
- * stops the gateway only. policyCheck is the CLI's `policy check` output for the copy.
+ * is enough whether the benchmark got as far as starting the gateway or not. policyCheck is the CLI's `policy check` output for the copy.
  */
 export async function startBenchGateway ({ brokers, product = 'orders', topic, extraPolicies = '', env = {}, log = () => {} }) {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'streamshare-bench-'))
@@ -170,8 +169,6 @@ export async function startBenchGateway ({ brokers, product = 'orders', topic, e
     adminToken,
     policiesDir,
     policyCheck,
-
-    stop: () => gateway.stop(),
 
     close () {
       closing ??= (async () => {

@@ -91,11 +91,11 @@ export class CursorCodec {
   }
 
   /** The last prefix used: consecutive cursors are nearly always for the same stream. */
-  private last: { shareId: string, product: string, prefix: Buffer } = { shareId: '', product: '', prefix: Buffer.alloc(0) }
+  private last: { shareId: string, product: string, prefix: Buffer } | undefined
 
   private prefix (shareId: string, product: string): Buffer {
     const last = this.last
-    if (last.shareId === shareId && last.product === product && shareId !== '') return last.prefix
+    if (last !== undefined && last.shareId === shareId && last.product === product) return last.prefix
     const id = `${shareId}\u0000${product}\u0000`
     let prefix = this.prefixes.get(id)
     if (prefix === undefined) {

@@ -18,6 +18,17 @@ export class LowWatermarks {
    * The log start offset of a partition. A cached value at or below `expected` is
    * refreshed (it may be stale exactly where it matters), at most once per ttl.
    */
+  /**
+   * Offsets jumped from `expected` to `got`: if retention removed records there (the
+   * log start is above `expected`), the last removed offset before `got`; undefined
+   * when nothing was removed (compaction, an aborted transaction) or the log start
+   * cannot be read.
+   */
+  async deletedUpTo (topic: string, partition: number, expected: number, got: number): Promise<number | undefined> {
+    const low = await this.get(topic, partition, expected)
+    return low === undefined || low <= expected ? undefined : Math.min(low, got) - 1
+  }
+
   async get (topic: string, partition: number, expected: number): Promise<number | undefined> {
     const cached = this.cache.get(topic)
     const low = cached?.lows.get(partition)

@@ -146,9 +146,8 @@ export class ProductTap {
   }
 
   private async checkGap (partition: number, expected: number, got: number): Promise<void> {
-    const low = await this.options.lowWatermarks.get(this.topic, partition, expected)
-    if (this.stopped || low === undefined || low <= expected) return // compaction or an aborted transaction
-    const to = Math.min(low, got) - 1
+    const to = await this.options.lowWatermarks.deletedUpTo(this.topic, partition, expected, got)
+    if (this.stopped || to === undefined) return // compaction or an aborted transaction
     this.positions.set(partition, to + 1)
     this.ring.append({
       partition,

@@ -357,11 +357,11 @@ export class Subscription implements OpenStream {
     const next = this.positions.get(entry.partition)
     if (entry.gapFrom !== undefined) { this.deliverGapEntry(entry, next); return }
     if (next !== undefined && entry.offset < next) {
-      if (!this.aligned) this.aligned = cursorPayload(this.positions).equals(entry.cursorPayload)
+      this.checkAligned(entry)
       return
     }
     this.positions.set(entry.partition, entry.offset + 1)
-    if (!this.aligned) this.aligned = cursorPayload(this.positions).equals(entry.cursorPayload)
+    this.checkAligned(entry)
     const view = this.viewOf(entry, active)
     if (!view.deliver) {
       this.countFiltered(view.reason)
@@ -397,15 +397,15 @@ export class Subscription implements OpenStream {
     this.latency.observe((Date.now() - entry.appendedAt) / 1000)
   }
 
+  /** Aligned once its positions equal the tap's right after an entry (then it stays so). */
+  private checkAligned (entry: RingEntry): void {
+    if (!this.aligned) this.aligned = cursorPayload(this.positions).equals(entry.cursorPayload)
+  }
+
   /** Offsets the tap lost to retention: announced to a subscription that had not passed them. */
   private deliverGapEntry (entry: RingEntry, next: number | undefined): void {
-    const from = Math.max(next ?? 0, entry.gapFrom ?? 0)
-    if (next === undefined || next <= entry.offset) {
-      this.positions.set(entry.partition, entry.offset + 1)
-      this.emit({ type: 'gap', partition: entry.partition, from_offset: from, to_offset: entry.offset, reason: 'retention' }, this.cursor())
-      this.logger.info({ partition: entry.partition, from, to: entry.offset }, 'gap announced')
-    }
-    if (!this.aligned) this.aligned = cursorPayload(this.positions).equals(entry.cursorPayload)
+    if (next === undefined || next <= entry.offset) this.sendGap(entry.partition, Math.max(next ?? 0, entry.gapFrom ?? 0), entry.offset)
+    this.checkAligned(entry)
   }
 
   private countFiltered (reason: 'filtered' | 'filter_error'): void {
@@ -567,12 +567,15 @@ export class Subscription implements OpenStream {
    * above it, offsets are simply compacted away and nothing is announced.
    */
   private async announceGap (partition: number, expected: number, got: number): Promise<void> {
-    const low = await this.deps.lowWatermarks.get(this.options.product.topic, partition, expected)
-    if (low === undefined || expected >= low) return
-    const to = Math.min(low, got) - 1
+    const to = await this.deps.lowWatermarks.deletedUpTo(this.options.product.topic, partition, expected, got)
+    if (to !== undefined) this.sendGap(partition, expected, to)
+  }
+
+  /** Tells the client offsets `from`..`to` of a partition are gone, and moves past them. */
+  private sendGap (partition: number, from: number, to: number): void {
     this.positions.set(partition, to + 1)
-    this.emit({ type: 'gap', partition, from_offset: expected, to_offset: to, reason: 'retention' }, this.cursor())
-    this.logger.info({ partition, from: expected, to }, 'gap announced')
+    this.emit({ type: 'gap', partition, from_offset: from, to_offset: to, reason: 'retention' }, this.cursor())
+    this.logger.info({ partition, from, to }, 'gap announced')
   }
 
   /** Replay → tap: from here the ring has everything; what the replay already sent is skipped. */

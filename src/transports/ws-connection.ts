@@ -21,7 +21,6 @@ import { TickCork } from './tick-cork.js'
 import type { Lease } from '../quota/connection-limiter.js'
 import { SUBSCRIPTION_ID_PATTERN } from './protocol.js'
 
-
 /** Close codes (CONTRACT §6). */
 export const CLOSE = {
   normal: 1000,

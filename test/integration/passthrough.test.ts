@@ -84,8 +84,9 @@ t.test('replay: the same records read from earliest by a private reader', async 
 
 t.test('the tap ring keeps each record as its bytes, not as a parsed tree', async t => {
   // A listener of our own on the same tap the streams use.
-  const tap = await gw.ctx.taps.acquire('orders', { wake () {} })
-  t.teardown(() => { gw.ctx.taps.release(tap, { wake () {} }) })
+  const holder = { wake () {} }
+  const tap = await gw.ctx.taps.acquire('orders', holder)
+  t.teardown(() => { gw.ctx.taps.release(tap, holder) })
   const stream = await open('', 'ndjson')
   const records = [spaced(5), spaced(6)]
   await kafka.produceRaw(topic, records)
