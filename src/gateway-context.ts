@@ -17,6 +17,7 @@ import type { ShareService } from './registry/share-service.js'
 import type { GatewaySecret } from './auth/gateway-secret.js'
 import type { TapManager } from './engine/tap-manager.js'
 import type { QuarantineWriter } from './engine/quarantine.js'
+import type { ViewWorkerPool } from './engine/view-workers.js'
 import type { LowWatermarks } from './engine/low-watermarks.js'
 import type { TicketService } from './auth/tickets.js'
 import type { PartnerProducer } from './engine/partner-producer.js'
@@ -45,6 +46,8 @@ export interface GatewayContext {
   readonly taps: TapManager
   readonly quarantine: QuarantineWriter
   readonly lowWatermarks: LowWatermarks
+  /** Threads that compute replay views; undefined when configured to 0. */
+  readonly viewWorkers: ViewWorkerPool | undefined
   /** Single-use tickets for browsers (EventSource, WebSocket). */
   readonly tickets: TicketService
   /** Partner produce (write access). */

@@ -18,6 +18,7 @@ import { StreamRegistry } from './engine/stream-registry.js'
 import { UsageTracker } from './engine/usage.js'
 import { TapManager } from './engine/tap-manager.js'
 import { QuarantineWriter } from './engine/quarantine.js'
+import { ViewWorkerPool } from './engine/view-workers.js'
 import { LowWatermarks } from './engine/low-watermarks.js'
 import { TicketService } from './auth/tickets.js'
 import { PartnerProducer } from './engine/partner-producer.js'
@@ -158,6 +159,7 @@ export async function startGateway (config: Readonly<Config>, options: StartOpti
     taps,
     quarantine,
     lowWatermarks,
+    viewWorkers: config.viewWorkers > 0 ? new ViewWorkerPool({ size: config.viewWorkers, cursorKey: secret.key('cursor'), logger: log.child({ component: 'view-workers' }) }) : undefined,
     tickets: new TicketService(secret.key('ticket'), config.ticketTtlMs, quotas.redis === undefined ? undefined : redisTicketUse(quotas.redis)),
     producer: new PartnerProducer(kafka, audit, { maxRecordBytes: config.produceMaxRecordBytes, maxRecords: 500 }, metrics),
     quotas,
@@ -194,7 +196,7 @@ export async function startGateway (config: Readonly<Config>, options: StartOpti
   } catch (err) {
     closed = true
     guard.stop()
-    await Promise.allSettled([partner.close(), admin.close(), registry.stop(), kafka.close(), ctx.quotas.close()])
+    await Promise.allSettled([partner.close(), admin.close(), registry.stop(), kafka.close(), ctx.quotas.close(), ctx.viewWorkers?.close()])
     readiness.stop()
     throw err
   }
@@ -214,6 +216,7 @@ export async function startGateway (config: Readonly<Config>, options: StartOpti
       guard.stop()
       await Promise.allSettled([partner.close(), admin.close()])
       await taps.close()
+      await ctx.viewWorkers?.close()
       await Promise.allSettled([audit.drain(), quarantine.drain()])
       await registry.stop()
       await ctx.quotas.close()

@@ -80,9 +80,12 @@ export async function spawnGateway (env, { log = () => {} } = {}) {
   }
   // BENCH_GATEWAY_NODE_ARGS='--single-threaded-gc …': extra node/V8 flags, for experiments.
   nodeArgs.push(...(process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(a => a !== ''))
+  // BENCH_GATEWAY_ENV='STREAMSHARE_VIEW_WORKERS=0 …': settings for A/B runs of one bench.
+  const extraEnv = Object.fromEntries((process.env.BENCH_GATEWAY_ENV ?? '').split(' ').filter(a => a.includes('=')).map(a => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]))
+  if (Object.keys(extraEnv).length > 0) log(`  gateway runs with ${JSON.stringify(extraEnv)}`)
   const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'dist', 'main.js')], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', ...env, ...probeEnv },
+    env: { PATH: process.env.PATH ?? '', ...env, ...probeEnv, ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let stderr = ''

@@ -8,9 +8,8 @@ import { createHash } from 'node:crypto'
 import { readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { Ajv } from 'ajv'
-import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js'
-import addFormatsModule from 'ajv-formats'
-import { dateTimeFormat } from './date-time-format.js'
+import type { ValidateFunction } from 'ajv/dist/2020.js'
+import { productSchemaAjv } from './schema-ajv.js'
 import { productFileSchema } from './product-file-schema.js'
 import { checkFieldAction, parseFieldPath } from './policy-spec.js'
 import { lineAt, parseYamlSource, pointerToPath, type YamlSource } from './yaml-source.js'
@@ -19,9 +18,6 @@ import { compilePolicy, type PolicyProblem, type ProductContext } from '../polic
 import type { Catalog, CatalogProblem, FieldActionSpec, PolicyDefinition, Product, ProductSpec } from './types.js'
 
 export { canonicalJson }
-
-// ajv-formats is CommonJS with a default export; under NodeNext it arrives wrapped.
-const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default
 
 const MAX_FILE_BYTES = 1024 * 1024
 
@@ -52,10 +48,7 @@ interface SchemaCompiler {
 function schemaCompiler (dir: string, problems: CatalogProblem[]): SchemaCompiler {
   // One ajv instance per load: a reload gets fresh compiled functions, and a schema
   // shared by two products is compiled once.
-  const ajv = new Ajv2020({ strict: true, allErrors: false, allowUnionTypes: true })
-  addFormats(ajv)
-  // Same answers, without the regexes and allocations: it runs once per record.
-  ajv.addFormat('date-time', dateTimeFormat)
+  const ajv = productSchemaAjv()
   const compiled = new Map<string, Promise<{ schema: Record<string, unknown>, validate: ValidateFunction } | undefined>>()
   return {
     async load (file, fromFile, source, key) {

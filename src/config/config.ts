@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import { createSecureContext } from 'node:tls'
 import path from 'node:path'
 import { isIP } from 'node:net'
+import { availableParallelism } from 'node:os'
 
 export class ConfigError extends Error {
   readonly variable: string
@@ -82,6 +83,8 @@ export interface Config {
   /** Private replay readers (streams starting before the ring) per share and per instance. */
   replayPerShare: number
   replayPerInstance: number
+  /** Threads that compute replay views next to the main thread (0: none). */
+  viewWorkers: number
   /** Partner produce: body of one request, and one record's encoded value. */
   produceMaxBodyBytes: number
   produceMaxRecordBytes: number
@@ -328,6 +331,8 @@ export function loadConfig (env: Env = process.env, cwd: string = process.cwd())
     tapIdleMs: integer(env, 'STREAMSHARE_TAP_IDLE_MS', 60000, 0, 3_600_000),
     replayPerShare: integer(env, 'STREAMSHARE_REPLAY_MAX_PER_SHARE', 4, 0, 10000),
     replayPerInstance: integer(env, 'STREAMSHARE_REPLAY_MAX_PER_INSTANCE', 64, 0, 100000),
+    // One thread per spare core, at most 4: with one core there is nothing to gain.
+    viewWorkers: integer(env, 'STREAMSHARE_VIEW_WORKERS', Math.min(4, availableParallelism() - 1), 0, 64),
     produceMaxBodyBytes: integer(env, 'STREAMSHARE_PRODUCE_MAX_BODY_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
     produceMaxRecordBytes: integer(env, 'STREAMSHARE_PRODUCE_MAX_RECORD_BYTES', 256 * 1024, 256, 16 * 1024 * 1024),
     wsMaxPayloadBytes: integer(env, 'STREAMSHARE_WS_MAX_PAYLOAD_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),

@@ -9,7 +9,7 @@ export type DecodedRecord =
   | { ok: true, key: unknown, value: unknown }
   | { ok: false, reason: 'not_json' | 'schema' | 'key_not_json', detail: string }
 
-export function decodeKey (product: Product, key: Buffer | null): { ok: true, key: unknown } | { ok: false } {
+export function decodeKey (product: Pick<Product, 'keyFormat'>, key: Buffer | null): { ok: true, key: unknown } | { ok: false } {
   if (product.keyFormat === 'none' || key === null) return { ok: true, key: null }
   if (product.keyFormat === 'string') return { ok: true, key: key.toString('utf8') }
   try {
@@ -19,7 +19,7 @@ export function decodeKey (product: Product, key: Buffer | null): { ok: true, ke
   }
 }
 
-export function decodeRecord (product: Product, record: KafkaRecord): DecodedRecord {
+export function decodeRecord (product: Pick<Product, 'keyFormat' | 'validate'>, record: Pick<KafkaRecord, 'key' | 'value'>): DecodedRecord {
   const key = decodeKey(product, record.key)
   if (!key.ok) return { ok: false, reason: 'key_not_json', detail: 'key is not valid JSON' }
   // A tombstone (compacted topics: "this key is deleted") passes with a null value.
@@ -44,6 +44,9 @@ export function headerText (value: HeaderValue): string | undefined {
   if (Array.isArray(value)) return value.length === 0 ? undefined : headerText(value[value.length - 1])
   return Buffer.isBuffer(value) ? value.toString('utf8') : value
 }
+
+/** No headers, for a view whose outcome does not depend on them (CompiledPolicy.readsHeaders). */
+export const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze(Object.create(null) as Record<string, string>)
 
 /** Header values as strings, in a null-prototype object (a header named __proto__ is data). */
 export function recordHeaders (raw: Record<string, HeaderValue>): Record<string, string> {

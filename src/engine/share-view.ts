@@ -6,8 +6,10 @@
  */
 import { bindPolicy, type PolicyView } from '../policy/index.js'
 import type { GatewaySecret } from '../auth/gateway-secret.js'
-import type { Catalog, PolicyDefinition } from '../catalog/types.js'
+import type { Catalog, PolicyDefinition, Product } from '../catalog/types.js'
 import type { ShareRegistry } from '../registry/share-registry.js'
+import type { WorkerBinding } from './view-workers.js'
+import type { ViewBindingSpec } from './view-worker-protocol.js'
 
 export interface ActiveView {
   policy: PolicyDefinition
@@ -17,12 +19,26 @@ export interface ActiveView {
    * are cached under it and reused by every subscription with the same binding.
    */
   key: string
+  /** The same binding for a view worker thread (view-workers.ts). */
+  worker: WorkerBinding
 }
 
 export interface ViewSources {
   catalog: () => Catalog
   registry: ShareRegistry
   secret: GatewaySecret
+}
+
+/** What a view worker thread needs to compute a share's views itself (plain data only). */
+export function viewBindingSpec (product: Product, policy: PolicyDefinition, share: { shareId: string, partnerId: string, partnerAttributes: Record<string, unknown> }, secret: GatewaySecret): ViewBindingSpec {
+  return {
+    product: { name: product.name, keyFormat: product.keyFormat, schema: product.schema, schemaFile: product.schemaFile },
+    policy: { name: policy.name, product: policy.product, version: policy.version, mode: policy.mode, fields: policy.fields, where: policy.where, headers: policy.headers, key: policy.keyAction },
+    shareId: share.shareId,
+    partnerId: share.partnerId,
+    partnerAttributes: share.partnerAttributes,
+    hashKey: secret.key('field-hash', share.shareId)
+  }
 }
 
 export class ShareViewResolver {
@@ -51,11 +67,20 @@ export class ShareViewResolver {
     this.cached = undefined
     const grant = share?.products.find(g => g.product === this.product)
     const policy = grant === undefined ? undefined : catalog.products.get(this.product)?.policies.get(grant.policy)
-    if (policy === undefined || partner === undefined) return undefined
+    const product = catalog.products.get(this.product)
+    if (policy === undefined || partner === undefined || product === undefined) return undefined
+    const { shareId, sources } = this
+    const key = `${shareId}|${policy.version}|${partner.updated_at}`
     this.cached = {
       policy,
-      view: bindPolicy(policy.compiled, { shareId: this.shareId, secret: this.sources.secret, partnerAttributes: partner.attributes, partnerId: partner.id }),
-      key: `${this.shareId}|${policy.version}|${partner.updated_at}`
+      view: bindPolicy(policy.compiled, { shareId, secret: sources.secret, partnerAttributes: partner.attributes, partnerId: partner.id }),
+      key,
+      worker: {
+        // The catalog version too: the product schema may change without the policy.
+        key: `${catalog.version}|${key}`,
+        readsHeaders: policy.compiled.readsHeaders,
+        spec: () => viewBindingSpec(product, policy, { shareId, partnerId: partner.id, partnerAttributes: partner.attributes }, sources.secret)
+      }
     }
     return this.cached
   }

@@ -27,8 +27,11 @@ import type { Product } from '../catalog/types.js'
 import type { Logger } from '../observability/logger.js'
 import type { AuditLog } from '../observability/audit.js'
 import { cursorPayload, type CursorCodec } from './cursor.js'
-import { ACCESS_END_REASONS, flat, jsonPrefix, recordPrefix, type GapMessage, type StreamEndReason, type StreamMessage } from './messages.js'
-import { decodeRecord, recordHeaders } from './record-decoder.js'
+import { ACCESS_END_REASONS, flat, jsonPrefix, type GapMessage, type StreamEndReason, type StreamMessage } from './messages.js'
+import { NO_HEADERS, decodeRecord, recordHeaders } from './record-decoder.js'
+import { viewRecord } from './record-view.js'
+import { VIEW_CHUNK_RECORDS, type BatchViews, type ViewWorkerPool } from './view-workers.js'
+import { VIEW_FILTERED, VIEW_FILTER_ERROR, VIEW_RECORD, VIEW_SKIPPED_KEY_NOT_JSON, VIEW_SKIPPED_NOT_JSON, envelopeCursor, resultText, type ViewJobResult } from './view-worker-protocol.js'
 import type { ActiveView, ShareViewResolver } from './share-view.js'
 import type { OpenStream, StreamRegistry } from './stream-registry.js'
 import type { RingEntry } from './tap-ring.js'
@@ -95,6 +98,8 @@ export interface SubscriptionDeps {
   /** The share's delivery shaping (messages/bytes per second). */
   shaper: DeliveryShaper
   metrics: Metrics
+  /** Threads that compute replay views; undefined: all on the main thread. */
+  viewWorkers: ViewWorkerPool | undefined
 }
 
 export interface SubscriptionOptions {
@@ -123,6 +128,29 @@ type CachedView =
   | { deliver: false, reason: 'filtered' | 'filter_error' }
   | { deliver: true, type: 'record' | 'skipped', prefix: string, alignedCursor: string | undefined, frameFormat: string | undefined, frame: Frame | undefined, frames: Map<string, Frame> | undefined }
 
+const FILTERED = Object.freeze({ deliver: false, reason: 'filtered' } as const)
+const FILTER_ERROR = Object.freeze({ deliver: false, reason: 'filter_error' } as const)
+
+/**
+ * A replayed record's view (not cached: a replay is private). `signed`: `prefix` is the
+ * whole envelope, cursor included (see BatchViews.signedFrom).
+ */
+type ReplayView =
+  | { deliver: false, reason: 'filtered' | 'filter_error' }
+  | { deliver: true, type: 'record' | 'skipped', prefix: string, signed: boolean }
+
+/** Replay batches at least this large go to a view worker; smaller ones are not worth the hop. */
+const MIN_WORKER_BATCH = 16
+/**
+ * Replay batches (and reader positions) read ahead of delivery: the reader fetches and
+ * a worker computes the next while this one is written. Each batch is at most one
+ * fetch of one partition (FETCH_BYTES_PER_PARTITION), so this bounds the memory.
+ */
+const MAX_QUEUED_REPLAY_ITEMS = 4
+
+/** A replay batch to deliver, or a reader position to take once the batches before it are delivered. */
+type ReplayItem = { records: KafkaRecord[], computed: BatchViews | undefined } | { partition: number, next: number }
+
 export class Subscription implements OpenStream {
   readonly id = randomUUID()
   /** SSE/NDJSON streams count against max_connections; WS subscriptions and batches do not. */
@@ -142,6 +170,15 @@ export class Subscription implements OpenStream {
   private seq = 0
   private aligned = false
   private replay: TopicReader | undefined
+  private readonly replayQueue: ReplayItem[] = []
+  /**
+   * The positions once everything queued is delivered, i.e. where the stream will
+   * stand when the next batch starts: a view worker signs that batch's cursors from
+   * it (checked against `positions` before they are used).
+   */
+  private readPositions: PartitionOffsets = new Map()
+  private replayDraining = false
+  private replayQueueWaiters: Array<() => void> = []
   private holdsReplaySlot = false
   private pumping = false
   private readonly shaper: ShareShaper
@@ -443,14 +480,14 @@ export class Subscription implements OpenStream {
     return view
   }
 
-  private computeView (partition: number, offset: number, timestamp: number, record: { key: unknown, value: unknown, headers: Record<string, HeaderValue> } | undefined, active: ActiveView): CachedView {
-    if (record === undefined) {
+  /** `record` undefined: it failed the schema check (a `skipped` message). */
+  private computeView (partition: number, offset: number, timestamp: number, record: { key: unknown, value: unknown, headers: Record<string, HeaderValue> } | undefined, active: ActiveView | undefined): CachedView {
+    if (record === undefined || active === undefined) {
       return { deliver: true, type: 'skipped', prefix: jsonPrefix({ type: 'skipped', partition, offset, reason: 'schema' }), alignedCursor: undefined, frameFormat: undefined, frame: undefined, frames: undefined }
     }
-    const outcome = active.view({ value: record.value, key: record.key, headers: recordHeaders(record.headers) })
-    if (!outcome.delivered) return { deliver: false, reason: outcome.reason }
-    const prefix = recordPrefix(this.productJson, partition, offset, timestamp, outcome.key, outcome.value, outcome.headers, active.policy.version)
-    return { deliver: true, type: 'record', prefix, alignedCursor: undefined, frameFormat: undefined, frame: undefined, frames: undefined }
+    const view = viewRecord(this.productJson, { partition, offset, timestamp, key: record.key, value: record.value, headers: active.policy.compiled.readsHeaders ? recordHeaders(record.headers) : NO_HEADERS }, active.view, active.policy.version)
+    if (!view.delivered) return view.reason === 'filtered' ? FILTERED : FILTER_ERROR
+    return { deliver: true, type: 'record', prefix: view.prefix, alignedCursor: undefined, frameFormat: undefined, frame: undefined, frames: undefined }
   }
 
   private track (partition: number, offset: number): void {
@@ -489,15 +526,19 @@ export class Subscription implements OpenStream {
 
   private async openReplay (): Promise<void> {
     this.mode = 'replay'
+    this.readPositions = new Map(this.positions)
     try {
       this.replay = await this.deps.kafka.openReader({
         topic: this.options.product.topic,
         start: new Map(this.positions),
         label: `replay.${this.product}`,
-        onRecords: async (records) => { await this.deliverReplay(records) },
+        onRecords: async (records) => { await this.queueReplay(records) },
         // Past transaction markers and aborted records: nothing to deliver, but the
         // position (and the cursor) moves on, and the hand-over to the tap may be due.
-        onPosition: (partition, next) => { this.replayPosition(partition, next) },
+        onPosition: (partition, next) => {
+          this.readPosition(partition, next)
+          this.queueReplayItem({ partition, next })
+        },
         onFailure: (err) => {
           this.logger.error({ err }, 'replay reader failed')
           void this.stop('kafka_failure')
@@ -511,9 +552,75 @@ export class Subscription implements OpenStream {
     }
   }
 
-  private async deliverReplay (records: KafkaRecord[]): Promise<void> {
+  /**
+   * Takes one batch from the replay reader. Its views start being computed at once (on
+   * a view worker, when there is one) and it is delivered in order after the batches
+   * before it; the reader fetches the next batch meanwhile, at most a few ahead.
+   */
+  private async queueReplay (records: KafkaRecord[]): Promise<void> {
+    if (this.stopped || this.mode !== 'replay') return
+    const active = this.currentView()
+    const computed = active !== undefined && records.length >= MIN_WORKER_BATCH ? this.deps.viewWorkers?.submit(active.worker, records, this.readPositions) : undefined
+    for (const record of records) this.readPosition(record.partition, record.offset + 1)
+    this.queueReplayItem({ records, computed })
+    while (this.replayQueue.length > MAX_QUEUED_REPLAY_ITEMS && !this.stopped && this.mode === 'replay') {
+      await new Promise<void>(resolve => { this.replayQueueWaiters.push(resolve) })
+    }
+  }
+
+  /** Where the stream will stand once everything queued is delivered. */
+  private readPosition (partition: number, next: number): void {
+    if (next > (this.readPositions.get(partition) ?? -1)) this.readPositions.set(partition, next)
+  }
+
+  private queueReplayItem (item: ReplayItem): void {
+    if (this.stopped || this.mode !== 'replay') return
+    this.replayQueue.push(item)
+    if (!this.replayDraining) void this.drainReplay()
+  }
+
+  /** Delivers queued replay batches and positions, one at a time, in reader order. */
+  private async drainReplay (): Promise<void> {
+    this.replayDraining = true
+    try {
+      while (this.replayQueue.length > 0 && !this.stopped && this.mode === 'replay') {
+        const item = this.replayQueue[0] as ReplayItem
+        if ('records' in item) await this.deliverReplay(item.records, item.computed)
+        else this.replayPosition(item.partition, item.next)
+        this.replayQueue.shift()
+        this.releaseReplayQueueWaiters()
+      }
+    } catch (err) {
+      this.logger.error({ err }, 'replay delivery failed')
+      await this.stop('error')
+    } finally {
+      this.replayDraining = false
+      if (this.stopped || this.mode !== 'replay') this.clearReplayQueue()
+    }
+  }
+
+  private clearReplayQueue (): void {
+    this.replayQueue.length = 0
+    this.releaseReplayQueueWaiters()
+  }
+
+  private releaseReplayQueueWaiters (): void {
+    for (const w of this.replayQueueWaiters.splice(0)) w()
+  }
+
+  private async deliverReplay (records: KafkaRecord[], computed: BatchViews | undefined): Promise<void> {
     const sink = this.sink
-    for (const record of records) {
+    // The worker signed each record's cursor from where the stream would stand before
+    // this batch: right only if it stands there now (a record's cursor then differs in
+    // the record's own partition only, which is the record's offset + 1).
+    const signed = computed?.signedFrom?.equals(cursorPayload(this.positions)) === true
+    for (let i = 0; i < records.length; i++) {
+      // Views a worker computed: chunk by chunk, the next one computed while this one
+      // is written. Records whose binding changed since (a policy reload mid-batch),
+      // and chunks a worker failed, are computed here.
+      const chunk = computed?.chunks[(i / VIEW_CHUNK_RECORDS) | 0]
+      if (chunk !== undefined && chunk.result === undefined) await chunk.done
+      const record = records[i] as KafkaRecord
       if (sink.closed) { void this.stop('client_closed'); return }
       if (this.stopped || this.mode !== 'replay') return
       const active = this.currentView()
@@ -522,21 +629,57 @@ export class Subscription implements OpenStream {
       if (next !== undefined && record.offset < next) continue
       if (next !== undefined && record.offset > next) await this.announceGap(record.partition, next, record.offset)
       this.positions.set(record.partition, record.offset + 1)
-      const decoded = decodeRecord(this.options.product, record)
-      if (!decoded.ok) this.deps.quarantine.add(this.product, record, { reason: decoded.reason, detail: decoded.detail })
-      const view = this.computeView(record.partition, record.offset, record.timestamp, decoded.ok ? { key: decoded.key, value: decoded.value, headers: record.headers } : undefined, active)
+      const result = chunk?.result
+      const computedHere = result == null || computed?.bindingKey !== active.worker.key
+      const view = computedHere ? this.replayView(record, active) : this.computedView(record, result, i % VIEW_CHUNK_RECORDS, signed)
       if (!view.deliver) {
         this.countFiltered(view.reason)
         continue
       }
       if (view.type === 'skipped') this.countSkipped()
       else { this.delivered++; this.track(record.partition, record.offset) }
-      const cursor = this.cursor()
+      let frame: Frame
+      if (view.signed) frame = sink.format.frame(view, view.prefix, envelopeCursor(view.prefix))
+      else {
+        const cursor = this.cursor()
+        frame = sink.format.frame(view, view.prefix + cursor + '"}', cursor)
+      }
       // A private reader may wait for its client: it holds up no one else.
-      if (!this.write(sink.format.frame(view, view.prefix + cursor + '"}', cursor)) && !await this.awaitDrain()) return
+      if (!this.write(frame) && !await this.awaitDrain()) return
       if (this.shapingDelayMs >= MIN_SHAPING_WAIT_MS) await this.waitForQuota()
     }
     if (this.mode === 'replay' && !this.stopped && this.ringCovers()) this.handOver()
+  }
+
+  /** A replayed record's view, computed here. */
+  private replayView (record: KafkaRecord, active: ActiveView): ReplayView {
+    const decoded = decodeRecord(this.options.product, record)
+    if (!decoded.ok) this.quarantine(record, decoded.reason, decoded.detail)
+    return this.unsigned(this.computeView(record.partition, record.offset, record.timestamp, decoded.ok ? { key: decoded.key, value: decoded.value, headers: record.headers } : undefined, active))
+  }
+
+  private unsigned (view: CachedView): ReplayView {
+    return view.deliver ? { deliver: true, type: view.type, prefix: view.prefix, signed: false } : view
+  }
+
+  /**
+   * A replayed record's view as a view worker computed it (record `i` of its chunk).
+   * `signed`: its text is the whole envelope, cursor included.
+   */
+  private computedView (record: KafkaRecord, result: ViewJobResult, i: number, signed: boolean): ReplayView {
+    const kind = result.kinds[i]
+    switch (kind) {
+      case VIEW_RECORD: return { deliver: true, type: 'record', prefix: resultText(result, i), signed }
+      case VIEW_FILTERED: return FILTERED
+      case VIEW_FILTER_ERROR: return FILTER_ERROR
+      default:
+        this.quarantine(record, kind === VIEW_SKIPPED_NOT_JSON ? 'not_json' : kind === VIEW_SKIPPED_KEY_NOT_JSON ? 'key_not_json' : 'schema', resultText(result, i))
+        return this.unsigned(this.computeView(record.partition, record.offset, record.timestamp, undefined, undefined))
+    }
+  }
+
+  private quarantine (record: KafkaRecord, reason: 'not_json' | 'schema' | 'key_not_json', detail: string): void {
+    this.deps.quarantine.add(this.product, record, { reason, detail })
   }
 
   /** True while the subscription reads history with a private reader. */
@@ -587,6 +730,7 @@ export class Subscription implements OpenStream {
 
   private async closeReplay (): Promise<void> {
     this.releaseProgressWaiters()
+    this.clearReplayQueue()
     const reader = this.replay
     this.replay = undefined
     if (this.holdsReplaySlot) {

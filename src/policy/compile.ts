@@ -165,6 +165,7 @@ export function compilePolicy (source: PolicySource, product: ProductContext): {
     keyAction,
     hasFilter: filter !== undefined,
     shareIndependent: !usesHash && where?.usesPartner !== true,
+    readsHeaders: headerNames.length > 0 || where?.usesHeaders === true,
     bind
   })
   return { ok: true, policy }

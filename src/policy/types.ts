@@ -66,6 +66,11 @@ export interface CompiledPolicy {
    * computed once and sent to every share that uses this policy.
    */
   readonly shareIndependent: boolean
+  /**
+   * False when no outcome depends on the record's headers (none pass, and `where`
+   * never reads them): a caller may then pass no headers and skip decoding them.
+   */
+  readonly readsHeaders: boolean
   /** Binds the policy to one share. Cheap (no compiling); call once per share and policy version. */
   bind (binding: PolicyBinding): PolicyView
 }

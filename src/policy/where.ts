@@ -40,6 +40,11 @@ export interface CompiledWhere {
   readonly filter: WhereFilter
   /** False when the expression never reads `partner`: its result is the same for every share. */
   readonly usesPartner: boolean
+  /**
+   * False when the expression cannot read `headers`: the word does not occur in it at
+   * all (a safe over-approximation), so callers may skip decoding headers for it.
+   */
+  readonly usesHeaders: boolean
 }
 
 // Built once: creating an Environment is the expensive part. Limits keep a hostile
@@ -232,7 +237,7 @@ export function compileWhere (expression: string, schema: { navigator: SchemaNav
     if (result === true || result === false) return result
     return { error: `not_boolean: the expression gave ${celTypeName(result)}, not a boolean` }
   }
-  return { ok: true, where: { filter, usesPartner: w.usesPartner } }
+  return { ok: true, where: { filter, usesPartner: w.usesPartner, usesHeaders: /\bheaders\b/.test(expression) } }
 }
 
 function celTypeName (value: unknown): string {

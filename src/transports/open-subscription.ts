@@ -47,7 +47,8 @@ export async function openSubscription (ctx: GatewayContext, request: OpenReques
     logger: ctx.logger.child({ reqId: request.reqId }),
     stallTimeoutMs: ctx.config.streamStallTimeoutMs,
     shaper: ctx.quotas.shaper,
-    metrics: ctx.metrics
+    metrics: ctx.metrics,
+    viewWorkers: ctx.viewWorkers
   }, {
     product,
     identity: {

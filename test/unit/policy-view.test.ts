@@ -383,6 +383,18 @@ t.test('shareIndependent: no hash and no partner in where', async t => {
   t.equal(compile({ id: 'keep' }).hasFilter, false)
 })
 
+t.test('readsHeaders: only when headers pass or where names them', async t => {
+  t.equal(compile({ id: 'keep' }).readsHeaders, false, 'no headers listed, no where')
+  t.equal(compile({ id: 'keep' }, { where: "record.status != 'test'" }).readsHeaders, false, 'a where without headers')
+  t.equal(compile({ id: 'keep' }, { headers: ['traceparent'] }).readsHeaders, true, 'an allow-listed header')
+  t.equal(compile({ id: 'keep' }, { where: "headers['x-tenant'] == 'a'" }).readsHeaders, true, 'a where that reads headers')
+  t.equal(compile({ id: 'keep' }, { where: "'x' in headers" }).readsHeaders, true, 'a where that tests headers')
+  // The flag is honest: a view told there are no headers gives the same outcome.
+  const view = bind(compile({ id: 'keep' }, { where: "record.status != 'test'" }))
+  const withHeaders = view({ value: { id: 'x', status: 'new' }, key: 'k', headers: { a: 'b' } })
+  t.same(view({ value: { id: 'x', status: 'new' }, key: 'k', headers: {} }), withHeaders)
+})
+
 // ---------------------------------------------------------------------------
 // Load-time problems (the catalog turns `at` into a line; see catalog.test.ts)
 
