@@ -21,15 +21,18 @@ export class LowWatermarks {
   /**
    * Offsets jumped from `expected` to `got`: if retention removed records there (the
    * log start is above `expected`), the last removed offset before `got`; undefined
-   * when nothing was removed (compaction, an aborted transaction) or the log start
-   * cannot be read.
+   * when nothing was removed (compaction, an aborted transaction). Throws when the log
+   * start cannot be read: a jump must never pass for compaction unchecked, so the
+   * caller retries (the tap re-reads the batch) or ends the stream (it resumes by
+   * cursor from before the jump).
    */
   async deletedUpTo (topic: string, partition: number, expected: number, got: number): Promise<number | undefined> {
     const low = await this.get(topic, partition, expected)
-    return low === undefined || low <= expected ? undefined : Math.min(low, got) - 1
+    return low <= expected ? undefined : Math.min(low, got) - 1
   }
 
-  async get (topic: string, partition: number, expected: number): Promise<number | undefined> {
+  /** The log start offset of a partition (see the class comment); throws when it cannot be read. */
+  async get (topic: string, partition: number, expected: number): Promise<number> {
     const cached = this.cache.get(topic)
     const low = cached?.lows.get(partition)
     if (cached !== undefined && low !== undefined && (low > expected || Date.now() - cached.at < this.ttlMs)) return low
@@ -39,12 +42,15 @@ export class LowWatermarks {
       this.pending.set(topic, request)
       void request.finally(() => { this.pending.delete(topic) }).catch(() => {})
     }
+    let lows: Map<number, number>
     try {
-      const lows = await request
-      this.cache.set(topic, { at: Date.now(), lows })
-      return lows.get(partition)
-    } catch {
-      return low
+      lows = await request
+    } catch (err) {
+      throw new Error(`cannot read the log start of ${topic} partition ${partition}`, { cause: err })
     }
+    this.cache.set(topic, { at: Date.now(), lows })
+    const fresh = lows.get(partition)
+    if (fresh === undefined) throw new Error(`${topic} has no partition ${partition}`)
+    return fresh
   }
 }

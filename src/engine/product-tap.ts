@@ -145,6 +145,11 @@ export class ProductTap {
     return this.checkGap(first.partition, expected, first.offset).then(() => { this.append(records) })
   }
 
+  /**
+   * Throws when the log start cannot be read: the reader then fails the batch and reads
+   * it again (kafkajs restarts the consumer, which seeks back to the tap's position),
+   * so the jump is checked later instead of passing for compaction.
+   */
   private async checkGap (partition: number, expected: number, got: number): Promise<void> {
     const to = await this.options.lowWatermarks.deletedUpTo(this.topic, partition, expected, got)
     if (this.stopped || to === undefined) return // compaction or an aborted transaction

@@ -627,7 +627,7 @@ export class Subscription implements OpenStream {
       if (active === undefined) { void this.stop('product_removed'); return }
       const next = this.positions.get(record.partition)
       if (next !== undefined && record.offset < next) continue
-      if (next !== undefined && record.offset > next) await this.announceGap(record.partition, next, record.offset)
+      if (next !== undefined && record.offset > next && !await this.announceGap(record.partition, next, record.offset)) return
       this.positions.set(record.partition, record.offset + 1)
       const result = chunk?.result
       const computedHere = result == null || computed?.bindingKey !== active.worker.key
@@ -707,11 +707,22 @@ export class Subscription implements OpenStream {
   /**
    * kafkajs silently resets an out-of-range offset (kafkajs#1119): a jump in offsets is
    * a gap when the skipped range lies below the log start (retention deleted it);
-   * above it, offsets are simply compacted away and nothing is announced.
+   * above it, offsets are simply compacted away and nothing is announced. When the log
+   * start cannot be read the stream ends (kafka_failure) rather than jump unchecked:
+   * its last cursor is from before the jump. Returns false then.
    */
-  private async announceGap (partition: number, expected: number, got: number): Promise<void> {
-    const to = await this.deps.lowWatermarks.deletedUpTo(this.options.product.topic, partition, expected, got)
+  private async announceGap (partition: number, expected: number, got: number): Promise<boolean> {
+    let to: number | undefined
+    try {
+      to = await this.deps.lowWatermarks.deletedUpTo(this.options.product.topic, partition, expected, got)
+    } catch (err) {
+      this.logger.warn({ err, partition, expected, got }, 'offsets jumped and the log start cannot be read; ending the stream')
+      await this.stop('kafka_failure')
+      return false
+    }
+    if (this.stopped) return false
     if (to !== undefined) this.sendGap(partition, expected, to)
+    return true
   }
 
   /** Tells the client offsets `from`..`to` of a partition are gone, and moves past them. */
