@@ -126,18 +126,21 @@ export interface SubscriptionOptions {
  */
 type CachedView =
   | { deliver: false, reason: 'filtered' | 'filter_error' }
-  | { deliver: true, type: 'record' | 'skipped', prefix: string, alignedCursor: string | undefined, frameFormat: string | undefined, frame: Frame | undefined, frames: Map<string, Frame> | undefined }
+  | {
+    deliver: true
+    type: 'record' | 'skipped'
+    prefix: string
+    alignedCursor: string | undefined
+    frameFormat: string | undefined
+    frame: Frame | undefined
+    frames: Map<string, Frame> | undefined
+    /** Replay only: `prefix` is the whole envelope, cursor included (see BatchViews.signedFrom). */
+    signed: boolean
+  }
 
 const FILTERED = Object.freeze({ deliver: false, reason: 'filtered' } as const)
 const FILTER_ERROR = Object.freeze({ deliver: false, reason: 'filter_error' } as const)
 
-/**
- * A replayed record's view (not cached: a replay is private). `signed`: `prefix` is the
- * whole envelope, cursor included (see BatchViews.signedFrom).
- */
-type ReplayView =
-  | { deliver: false, reason: 'filtered' | 'filter_error' }
-  | { deliver: true, type: 'record' | 'skipped', prefix: string, signed: boolean }
 
 /** Replay batches at least this large go to a view worker; smaller ones are not worth the hop. */
 const MIN_WORKER_BATCH = 16
@@ -483,11 +486,11 @@ export class Subscription implements OpenStream {
   /** `record` undefined: it failed the schema check (a `skipped` message). */
   private computeView (partition: number, offset: number, timestamp: number, record: { key: unknown, value: unknown, headers: Record<string, HeaderValue> } | undefined, active: ActiveView | undefined): CachedView {
     if (record === undefined || active === undefined) {
-      return { deliver: true, type: 'skipped', prefix: jsonPrefix({ type: 'skipped', partition, offset, reason: 'schema' }), alignedCursor: undefined, frameFormat: undefined, frame: undefined, frames: undefined }
+      return { deliver: true, type: 'skipped', prefix: jsonPrefix({ type: 'skipped', partition, offset, reason: 'schema' }), alignedCursor: undefined, frameFormat: undefined, frame: undefined, frames: undefined, signed: false }
     }
     const view = viewRecord(this.productJson, { partition, offset, timestamp, key: record.key, value: record.value, headers: active.policy.compiled.readsHeaders ? recordHeaders(record.headers) : NO_HEADERS }, active.view, active.policy.version)
     if (!view.delivered) return view.reason === 'filtered' ? FILTERED : FILTER_ERROR
-    return { deliver: true, type: 'record', prefix: view.prefix, alignedCursor: undefined, frameFormat: undefined, frame: undefined, frames: undefined }
+    return { deliver: true, type: 'record', prefix: view.prefix, alignedCursor: undefined, frameFormat: undefined, frame: undefined, frames: undefined, signed: false }
   }
 
   private track (partition: number, offset: number): void {
@@ -652,29 +655,25 @@ export class Subscription implements OpenStream {
   }
 
   /** A replayed record's view, computed here. */
-  private replayView (record: KafkaRecord, active: ActiveView): ReplayView {
+  private replayView (record: KafkaRecord, active: ActiveView): CachedView {
     const decoded = decodeRecord(this.options.product, record)
     if (!decoded.ok) this.quarantine(record, decoded.reason, decoded.detail)
-    return this.unsigned(this.computeView(record.partition, record.offset, record.timestamp, decoded.ok ? { key: decoded.key, value: decoded.value, headers: record.headers } : undefined, active))
-  }
-
-  private unsigned (view: CachedView): ReplayView {
-    return view.deliver ? { deliver: true, type: view.type, prefix: view.prefix, signed: false } : view
+    return this.computeView(record.partition, record.offset, record.timestamp, decoded.ok ? { key: decoded.key, value: decoded.value, headers: record.headers } : undefined, active)
   }
 
   /**
    * A replayed record's view as a view worker computed it (record `i` of its chunk).
    * `signed`: its text is the whole envelope, cursor included.
    */
-  private computedView (record: KafkaRecord, result: ViewJobResult, i: number, signed: boolean): ReplayView {
+  private computedView (record: KafkaRecord, result: ViewJobResult, i: number, signed: boolean): CachedView {
     const kind = result.kinds[i]
     switch (kind) {
-      case VIEW_RECORD: return { deliver: true, type: 'record', prefix: resultText(result, i), signed }
+      case VIEW_RECORD: return { deliver: true, type: 'record', prefix: resultText(result, i), alignedCursor: undefined, frameFormat: undefined, frame: undefined, frames: undefined, signed }
       case VIEW_FILTERED: return FILTERED
       case VIEW_FILTER_ERROR: return FILTER_ERROR
       default:
         this.quarantine(record, kind === VIEW_SKIPPED_NOT_JSON ? 'not_json' : kind === VIEW_SKIPPED_KEY_NOT_JSON ? 'key_not_json' : 'schema', resultText(result, i))
-        return this.unsigned(this.computeView(record.partition, record.offset, record.timestamp, undefined, undefined))
+        return this.computeView(record.partition, record.offset, record.timestamp, undefined, undefined)
     }
   }
 
