@@ -52,3 +52,18 @@ export function testKafka (): TestKafka {
     }
   }
 }
+
+/**
+ * Deletes a partition's records below `offset` through the Kafka admin client, as
+ * retention would: the partition's log then starts at `offset`.
+ */
+export async function deleteBefore (kafka: TestKafka, topic: string, partition: number, offset: number): Promise<void> {
+  const admin = kafka.cluster.client.admin()
+  await admin.connect()
+  try {
+    await admin.fetchTopicMetadata({ topics: [topic] })
+    await admin.deleteTopicRecords({ topic, partitions: [{ partition, offset: String(offset) }] })
+  } finally {
+    await admin.disconnect()
+  }
+}

@@ -5,11 +5,12 @@
  */
 import t, { type Test } from 'tap'
 import { request } from 'undici'
-import { testKafka } from '../helpers/kafka.js'
+import { deleteBefore, testKafka } from '../helpers/kafka.js'
 import { policiesWithTopics } from '../helpers/policies.js'
 import { startTestGateway } from '../helpers/gateway.js'
 import { PartnerOrders } from '../helpers/records.js'
 import { isStream, StreamClient, type WireMessage } from '../helpers/stream-client.js'
+import { holdTap } from '../helpers/taps.js'
 import { QUARANTINE_TOPIC } from '../../src/engine/quarantine.js'
 import { FETCH_BYTES_PER_PARTITION } from '../../src/kafka/reader.js'
 
@@ -115,11 +116,7 @@ t.test('(c) gaps: a position below the log start is announced with its range, th
   first.close()
   t.same([m0, m1, m2].map(m => m!.data.offset), [0, 1, 2])
   // Retention (here: an explicit delete) removes offsets 0..9.
-  const admin = kafka.cluster.client.admin()
-  await admin.connect()
-  await admin.fetchTopicMetadata({ topics: [topic] })
-  await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '10' }] })
-  await admin.disconnect()
+  await deleteBefore(kafka, topic, 0, 10)
   const resumed = await open(gw.partnerUrl, token, m2!.data.cursor as string)
   t.teardown(() => { resumed.close() })
   const [gap, next] = await resumed.waitFor(2)
@@ -140,18 +137,12 @@ t.test('(c2) gaps: records deleted before the tap read them are announced too, l
   const before = await live.waitFor(3)
   // Hold the tap's reader (as a stalled broker connection or a long GC would) while
   // retention deletes records it has not read.
-  const holder = { wake () {} }
-  const tap = await gw.ctx.taps.acquire('orders', holder)
-  t.teardown(() => { gw.ctx.taps.release(tap, holder) })
+  const tap = await holdTap(t, gw, 'orders')
   const reader = (tap as unknown as { reader: { pause: () => void, resume: () => void } }).reader
   reader.pause()
   await new Promise(resolve => setTimeout(resolve, 1000)) // a fetch in flight (≤ 250 ms) comes back
   await produce(topic, 10, 1) // offsets 3..12
-  const admin = kafka.cluster.client.admin()
-  await admin.connect()
-  await admin.fetchTopicMetadata({ topics: [topic] })
-  await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '8' }] })
-  await admin.disconnect()
+  await deleteBefore(kafka, topic, 0, 8)
   reader.resume()
   const got = await live.waitFor(3 + 1 + 5)
   t.match(got[3]!.data, { type: 'gap', partition: 0, from_offset: 3, to_offset: 7, reason: 'retention' }, 'the live stream is told which offsets are gone')

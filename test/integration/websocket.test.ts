@@ -8,6 +8,7 @@ import { testKafka } from '../helpers/kafka.js'
 import { policiesWithTopics } from '../helpers/policies.js'
 import { startTestGateway, uniqueId } from '../helpers/gateway.js'
 import { PartnerOrders } from '../helpers/records.js'
+import { holdTap, ringEntries } from '../helpers/taps.js'
 import { isWsClient, WsClient } from '../helpers/ws-client.js'
 
 const kafka = testKafka()
@@ -66,14 +67,8 @@ t.test('clients with their own subscription ids share one cached frame per recor
   t.same(got[1]!.map(withoutId), got[0]!.map(withoutId), 'the same messages apart from the id')
   t.same(got[2]!.map(withoutId), got[0]!.map(withoutId))
   // The ring holds one frame per record for all three, not one per id.
-  const holder = { wake () {} }
-  const tap = await gw.ctx.taps.acquire('orders', holder)
-  t.teardown(() => { gw.ctx.taps.release(tap, holder) })
-  const ours = []
-  for (let seq = tap.ring.firstSeq; tap.ring.at(seq) !== undefined; seq++) {
-    const entry = tap.ring.at(seq)!
-    if (got[0]!.some(m => m.partition === entry.partition && m.offset === entry.offset)) ours.push(entry)
-  }
+  const tap = await holdTap(t, gw, 'orders')
+  const ours = ringEntries(tap).filter(entry => got[0]!.some(m => m.partition === entry.partition && m.offset === entry.offset))
   t.equal(ours.length, 2)
   for (const entry of ours) {
     const view = entry.view as { frameFormat?: string, frames?: Map<string, unknown> }
