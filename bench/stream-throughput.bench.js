@@ -14,11 +14,11 @@
  *
  * Targets (Stream engine issue): passthrough ≥ 0.8× the baseline, full policy ≥ 0.5×.
  */
-import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import os from 'node:os'
 import path from 'node:path'
 import { PASSTHROUGH_POLICY, startBenchGateway, waitReady, createPartner, createShare, ROOT } from './lib/gateway.js'
+import { spawnPortServer } from './lib/port-server.js'
 import { benchCluster, benchTopic, cleanUp, produceAll, readWithKafkajs } from './lib/kafka.js'
 import { readThroughGateway } from './lib/clients.js'
 import { PaddedOrders } from './lib/records.js'
@@ -27,23 +27,15 @@ import { median, roundOrder, sleep } from './lib/util.js'
 /** This file produces these results (`node bench/run.js stream-passthrough` runs this file). */
 export const results = ['stream-passthrough', 'stream-full-policy', 'stream-minimal-proxy', 'stream-minimal-proxy-checked']
 
-/** Starts bench/lib/minimal-proxy.js; resolves with its URL, pid and stop(). */
+/** Starts bench/lib/minimal-proxy.js (30 s start timeout); resolves with its URL, pid and stop(). */
 async function startMinimalProxy (brokers, topic, checkWith) {
-  const args = [path.join(ROOT, 'bench', 'lib', 'minimal-proxy.js'), brokers, topic, ...(checkWith === undefined ? [] : ['--check', checkWith])]
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
-  const exited = new Promise(resolve => { child.once('exit', resolve) })
-  const port = await new Promise((resolve, reject) => {
-    let out = ''
-    child.stdout.on('data', chunk => { out += chunk; const m = /port=(\d+)/.exec(out); if (m !== null) resolve(Number(m[1])) })
-    child.once('exit', code => reject(new Error(`minimal proxy exited (${code})`)))
+  const proxy = await spawnPortServer({
+    name: 'minimal proxy',
+    args: [path.join(ROOT, 'bench', 'lib', 'minimal-proxy.js'), brokers, topic, ...(checkWith === undefined ? [] : ['--check', checkWith])],
+    // It prints `port=<n>` once listening.
+    onLine: (line) => { const m = /^port=(\d+)$/.exec(line); return m === null ? undefined : Number(m[1]) }
   })
-  child.stdout.resume()
-  return {
-    url: `http://127.0.0.1:${port}/`,
-    pid: child.pid,
-    // Listening for 'exit' from the start: a proxy that already ended must not make stop() hang.
-    stop: async () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM'); await exited }
-  }
+  return { url: `http://127.0.0.1:${proxy.ready}/`, pid: proxy.pid, stop: proxy.stop }
 }
 
 const PRODUCT = 'orders'

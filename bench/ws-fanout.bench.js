@@ -25,19 +25,19 @@
  * The load generator is bench/lib/ws-load.js: BENCH_WS_WORKERS (default 4) forked
  * processes with the `ws` client; each reports its own CPU and event-loop delay.
  */
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { createPartner, gatewayEnv, newAdminToken, preparePolicies, ROOT, spawnGateway, waitReady } from './lib/gateway.js'
-import { createShareWithQuota } from './lib/admin.js'
+import { issueShareToken, preparePolicies, ROOT, startBenchGateway } from './lib/gateway.js'
+import { spawnPortServer } from './lib/port-server.js'
 import { benchCluster, benchTopic, cleanUp, startReferenceConsumer } from './lib/kafka.js'
 import { producePaced } from './lib/paced-producer.js'
 import { readMemory } from './lib/memory-probe.js'
 import { latencySummary, WsLoad } from './lib/ws-load.js'
-import { idleCpuCores, machineBusyBetween, machineCpu, median, procCpuSplitUs, procCpuUs, procRssMb, sleep, withTimeout } from './lib/util.js'
+import { idleCpuCores, machineBusyBetween, machineCpu, median, procCpuSplitUs, procCpuUs, procRssMb, sleep } from './lib/util.js'
 
 export const results = ['ws-fanout-latency', 'ws-idle-rss']
 
@@ -90,28 +90,26 @@ export async function run ({ quick, brokers, log }) {
 // Shared
 // ---------------------------------------------------------------------------------
 
-/** A partner (region=eu-west) and one share of orders/partner-basic with a quota; returns its token. */
-async function issueToken (adminUrl, adminToken, quota) {
-  await waitReady(adminUrl, adminToken)
-  const partner = await createPartner(adminUrl, adminToken)
-  return (await createShareWithQuota(adminUrl, adminToken, { partner, product: PRODUCT, policy: POLICY, quota })).token
-}
-
-async function startGateway ({ brokers, tmp, policiesDir, log }, name, { memorySocket, quota }) {
-  const adminToken = newAdminToken()
-  const extra = { ...GATEWAY_ENV }
+/**
+ * A gateway (startBenchGateway) on the policies copy run() prepared and checked once:
+ * every gateway of this file reads the same copy, so a fresh gateway per sample costs
+ * no copy and no CLI check; each still gets its own admin token and state folder. Then
+ * a partner (region=eu-west) and one share of orders/partner-basic with `quota`.
+ */
+async function startGateway ({ brokers, policiesDir, log }, { memorySocket, quota }) {
+  const env = { ...GATEWAY_ENV }
   if (memorySocket !== undefined) {
     // Node's own NODE_OPTIONS preload: spawnGateway passes the environment through unchanged.
-    extra.NODE_OPTIONS = `--import ${path.join(ROOT, 'bench', 'lib', 'memory-probe.js')}`
-    extra.BENCH_MEMORY_SOCKET = memorySocket
+    env.NODE_OPTIONS = `--import ${path.join(ROOT, 'bench', 'lib', 'memory-probe.js')}`
+    env.BENCH_MEMORY_SOCKET = memorySocket
   }
-  const gateway = await spawnGateway(gatewayEnv({ brokers, policiesDir, stateDir: path.join(tmp, `state-${name}`), adminToken, extra }), { log })
+  const gateway = await startBenchGateway({ brokers, policiesDir, env, log })
   try {
-    const token = await issueToken(gateway.adminUrl, adminToken, quota)
+    const token = await issueShareToken(gateway.adminUrl, gateway.adminToken, POLICY, { product: PRODUCT, quota })
     return { gateway, token, wsUrl: `${gateway.partnerUrl.replace(/^http/, 'ws')}/v1/ws` }
   } catch (err) {
-    // The caller has no handle on this gateway yet: stop it here.
-    await gateway.stop()
+    // The caller has no handle on this gateway yet: stop it (and remove its folder) here.
+    await gateway.close()
     throw err
   }
 }
@@ -134,7 +132,7 @@ async function latencyBench (ctx) {
   let consumer
 
   try {
-    const started = await startGateway(ctx, 'latency', { quota: { max_connections: 2 * clients + 100, requests_per_minute: 1_000_000 } })
+    const started = await startGateway(ctx, { quota: { max_connections: 2 * clients + 100, requests_per_minute: 1_000_000 } })
     gateway = started.gateway
     const { token, wsUrl } = started
     // Diagnostic (BENCH_WS_PIN=1, with BENCH_QUICK=1): the gateway on CPU 0, the generator on the
@@ -241,7 +239,7 @@ async function latencyBench (ctx) {
     }
   } finally {
     await consumer?.disconnect().catch(() => {})
-    await gateway?.stop()
+    await gateway?.close()
   }
 }
 
@@ -348,7 +346,7 @@ async function idleRssBench (ctx) {
       const memorySocket = path.join(tmp, `memory-${kind}-${i}.sock`)
       let server
       try {
-        server = kind === 'plain' ? await startPlain(memorySocket) : await startGateway(ctx, `rss-${i}`, { memorySocket, quota: { max_connections: idle + 1000, requests_per_minute: 1_000_000 } })
+        server = kind === 'plain' ? await startPlain(memorySocket) : await startGateway(ctx, { memorySocket, quota: { max_connections: idle + 1000, requests_per_minute: 1_000_000 } })
         const pid = kind === 'plain' ? server.pid : server.gateway.pid
         const s = await idleSample({ load, url: server.wsUrl, token: server.token ?? 'none', pid, memorySocket, n: idle, subscribe: kind === 'gateway' && subscribeToo, quick, log })
         by[kind].push(s)
@@ -358,7 +356,7 @@ async function idleRssBench (ctx) {
           `; idle CPU ${(s.idleCpuCores * 100).toFixed(1)}% of a core; after close ${s.afterClose.rssMb} MiB; generator ${(s.generator.openCpuCores * 100).toFixed(0)}% of a core while opening`)
       } finally {
         if (kind === 'plain') await server?.stop()
-        else await server?.gateway.stop()
+        else await server?.gateway.close()
       }
     }
   }
@@ -480,20 +478,19 @@ async function memory (socket) {
 
 /** The bare ws server (bench/lib/plain-ws-server.js) with the memory probe preloaded. */
 async function startPlain (memorySocket) {
-  const child = spawn(process.execPath, ['--import', path.join(ROOT, 'bench', 'lib', 'memory-probe.js'), path.join(ROOT, 'bench', 'lib', 'plain-ws-server.js')], {
+  const server = await spawnPortServer({
+    name: 'bare ws server',
+    nodeArgs: ['--import', path.join(ROOT, 'bench', 'lib', 'memory-probe.js')],
+    args: [path.join(ROOT, 'bench', 'lib', 'plain-ws-server.js')],
     env: { PATH: process.env.PATH ?? '', BENCH_MEMORY_SOCKET: memorySocket },
-    stdio: ['ignore', 'pipe', 'inherit']
+    // It prints {"port": <n>} once listening.
+    onLine: (line) => JSON.parse(line).port,
+    timeoutMs: 10_000
   })
-  const exited = new Promise(resolve => child.on('exit', resolve))
-  const port = await withTimeout(new Promise((resolve, reject) => {
-    let buffer = ''
-    child.stdout.on('data', (c) => { buffer += c; const nl = buffer.indexOf('\n'); if (nl !== -1) resolve(JSON.parse(buffer.slice(0, nl)).port) })
-    child.on('exit', (code) => { reject(new Error(`plain ws server exited (${code})`)) })
-  }), 'bare ws server start', 10_000)
   return {
-    pid: child.pid,
-    wsUrl: `ws://127.0.0.1:${port}/v1/ws`,
-    async stop () { if (child.exitCode === null) child.kill('SIGTERM'); await exited }
+    pid: server.pid,
+    wsUrl: `ws://127.0.0.1:${server.ready}/v1/ws`,
+    stop: server.stop
   }
 }
 

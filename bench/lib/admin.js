@@ -1,26 +1,17 @@
 /**
- * Admin API calls some benchmarks need beyond bench/lib/gateway.js: a share created
- * with a quota (and its id, for PATCH and metric labels), a quota PATCH, and reading
- * counters from the admin listener's Prometheus /metrics.
+ * Admin API calls some benchmarks need beyond bench/lib/gateway.js: reading a share, a
+ * quota PATCH, and reading counters from the admin listener's Prometheus /metrics (and,
+ * re-exported from gateway.js, a share created with a quota and its id, for PATCH and
+ * metric labels).
  */
 import { request } from 'undici'
 import { adminCall } from './gateway.js'
 
 /**
- * Creates a share of `product` through `policy` (history: all) with an optional
- * `quota` ({ messages_per_second, bytes_per_second, max_connections, … });
- * returns { id, token, share }.
+ * createShareWithQuota (a share with an optional quota; returns { id, token, share })
+ * lives in bench/lib/gateway.js beside createShare and issueShareToken, which use it.
  */
-export async function createShareWithQuota (adminUrl, adminToken, { partner, product = 'orders', policy, quota }) {
-  const s = await adminCall(adminUrl, adminToken, 'POST', '/admin/v1/shares', {
-    partner,
-    products: [{ product, policy, access: ['read'] }],
-    history: 'all',
-    ...(quota === undefined ? {} : { quota })
-  })
-  if (s.status !== 201) throw new Error(`share: ${s.status} ${JSON.stringify(s.body)}`)
-  return { id: s.body.share.id, token: s.body.token.access_token, share: s.body.share }
-}
+export { createShareWithQuota } from './gateway.js'
 
 /** The share as the admin API shows it (quota, usage, updated_at). */
 export async function getShare (adminUrl, adminToken, id) {

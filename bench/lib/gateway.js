@@ -4,14 +4,14 @@
  * be read from /proc/<pid>/stat apart from the client's), and partners and shares
  * created through the admin API, as an admin would.
  */
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { createWriteStream } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
+import { spawnPortServer } from './port-server.js'
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 
@@ -62,7 +62,8 @@ export function gatewayEnv ({ brokers, policiesDir, stateDir, adminToken, extra 
 }
 
 /**
- * Starts `node dist/main.js` and waits for its "gateway listening" log line.
+ * Starts `node dist/main.js` and waits for its "gateway listening" log line (through
+ * spawnPortServer: 30 s start timeout, stdout drained, stderr in the error message).
  * BENCH_GATEWAY_CPU_PROF=<dir> runs it with `--cpu-prof` into that folder (a
  * .cpuprofile is written when it exits; summarise it with bench/lib/profile.js).
  */
@@ -83,56 +84,28 @@ export async function spawnGateway (env, { log = () => {} } = {}) {
   // BENCH_GATEWAY_ENV='STREAMSHARE_VIEW_WORKERS=0 …': settings for A/B runs of one bench.
   const extraEnv = Object.fromEntries((process.env.BENCH_GATEWAY_ENV ?? '').split(' ').filter(a => a.includes('=')).map(a => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]))
   if (Object.keys(extraEnv).length > 0) log(`  gateway runs with ${JSON.stringify(extraEnv)}`)
-  const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'dist', 'main.js')], {
+  const server = await spawnPortServer({
+    name: 'gateway',
+    nodeArgs,
+    args: [path.join(ROOT, 'dist', 'main.js')],
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', ...env, ...probeEnv, ...extraEnv },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  let stderr = ''
-  child.stderr.on('data', (c) => { stderr += c })
-  const exited = new Promise(resolve => child.on('exit', resolve))
-  const listening = new Promise((resolve, reject) => {
-    let buffer = ''
-    const timer = setTimeout(() => reject(new Error(`gateway did not start: ${stderr}`)), 30000)
-    // stdout is always drained (a full pipe would block the gateway's logger).
     // BENCH_GATEWAY_STDOUT=<file>: a copy of everything it prints (with --trace-gc in BENCH_GATEWAY_NODE_ARGS, its GC trace).
-    const copy = process.env.BENCH_GATEWAY_STDOUT === undefined || process.env.BENCH_GATEWAY_STDOUT === '' ? undefined : createWriteStream(process.env.BENCH_GATEWAY_STDOUT, { flags: 'a' })
-    if (copy !== undefined) child.on('exit', () => { copy.end() })
-    child.stdout.on('data', (chunk) => {
-      copy?.write(chunk)
-      buffer += chunk
-      let nl
-      while ((nl = buffer.indexOf('\n')) !== -1) {
-        const line = buffer.slice(0, nl)
-        buffer = buffer.slice(nl + 1)
-        try {
-          const entry = JSON.parse(line)
-          if (entry.msg === 'gateway listening') { clearTimeout(timer); resolve({ partnerUrl: entry.partner, adminUrl: entry.admin }) }
-          else if (entry.level >= 40 && !/development (signing keys|gateway secret)/.test(entry.msg)) process.stderr.write(`  gateway: ${line}\n`)
-        } catch {}
-      }
-    })
-    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`gateway exited (${code}): ${stderr}`)) })
-  })
-  let partnerUrl, adminUrl
-  try {
-    ({ partnerUrl, adminUrl } = await listening)
-  } catch (err) {
-    // A gateway that never said it listens (timeout) would outlive the benchmark: end it.
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-    await exited
-    throw err
-  }
-  return {
-    pid: child.pid,
-    partnerUrl,
-    adminUrl,
-    profiled: nodeArgs.length > 0,
-
-    async stop () {
-      if (child.exitCode === null) child.kill('SIGTERM')
-      await exited
+    stdoutCopy: process.env.BENCH_GATEWAY_STDOUT,
+    // Non-JSON lines (a GC trace) throw in JSON.parse and are skipped by spawnPortServer.
+    onLine: (line) => {
+      const entry = JSON.parse(line)
+      if (entry.msg === 'gateway listening') return { partnerUrl: entry.partner, adminUrl: entry.admin }
+      if (entry.level >= 40 && !/development (signing keys|gateway secret)/.test(entry.msg)) process.stderr.write(`  gateway: ${line}\n`)
+      return undefined
     }
+  })
+  return {
+    pid: server.pid,
+    partnerUrl: server.ready.partnerUrl,
+    adminUrl: server.ready.adminUrl,
+    profiled: nodeArgs.length > 0,
+    stop: server.stop
   }
 }
 
@@ -148,16 +121,23 @@ export async function spawnGateway (env, { log = () => {} } = {}) {
  * rethrown (the caller has nothing to close yet). close() stops the gateway and removes
  * the folder; it can be called more than once, so `finally { await bench?.close() }`
  * is enough whether the benchmark got as far as starting the gateway or not. policyCheck is the CLI's `policy check` output for the copy.
+ *
+ * `policiesDir`: a folder the caller prepared (preparePolicies) and shares between the
+ * gateways it starts one after another (ws-fanout starts a fresh one per sample, all
+ * on the same policies). It is used as is: not copied, not checked again (policyCheck
+ * is undefined), not removed by close(); `topic` and `extraPolicies` must then not be
+ * given, as they would not be applied.
  */
-export async function startBenchGateway ({ brokers, product = 'orders', topic, extraPolicies = '', env = {}, log = () => {} }) {
+export async function startBenchGateway ({ brokers, product = 'orders', topic, extraPolicies = '', policiesDir: sharedPolicies, env = {}, log = () => {} }) {
+  if (sharedPolicies !== undefined && (topic !== undefined || extraPolicies !== '')) throw new Error('startBenchGateway: topic and extraPolicies apply to a policies copy, not to a given policiesDir')
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'streamshare-bench-'))
   const removeTmp = () => rm(tmp, { recursive: true, force: true })
-  const policiesDir = path.join(tmp, 'policies')
+  const policiesDir = sharedPolicies ?? path.join(tmp, 'policies')
   const adminToken = newAdminToken()
   let policyCheck
   let gateway
   try {
-    policyCheck = await preparePolicies(policiesDir, { product, topic, extraPolicies })
+    if (sharedPolicies === undefined) policyCheck = await preparePolicies(policiesDir, { product, topic, extraPolicies })
     gateway = await spawnGateway(gatewayEnv({ brokers, policiesDir, stateDir: path.join(tmp, 'state'), adminToken, extra: env }), { log })
   } catch (err) {
     await removeTmp()
@@ -210,18 +190,33 @@ export async function createPartner (adminUrl, adminToken, attributes = { region
   return partner
 }
 
-/** Creates a share of `product` through `policy` (history: all); returns its token. */
-export async function createShare (adminUrl, adminToken, { partner, product = 'orders', policy }) {
-  const s = await adminCall(adminUrl, adminToken, 'POST', '/admin/v1/shares', { partner, products: [{ product, policy, access: ['read'] }], history: 'all' })
+/**
+ * Creates a share of `product` through `policy` (history: all) with an optional
+ * `quota` ({ messages_per_second, bytes_per_second, max_connections, … });
+ * returns { id, token, share }. (Here rather than in bench/lib/admin.js, which imports
+ * this file, so that createShare and issueShareToken can use it; admin.js re-exports it.)
+ */
+export async function createShareWithQuota (adminUrl, adminToken, { partner, product = 'orders', policy, quota }) {
+  const s = await adminCall(adminUrl, adminToken, 'POST', '/admin/v1/shares', {
+    partner,
+    products: [{ product, policy, access: ['read'] }],
+    history: 'all',
+    ...(quota === undefined ? {} : { quota })
+  })
   if (s.status !== 201) throw new Error(`share: ${s.status} ${JSON.stringify(s.body)}`)
-  return s.body.token.access_token
+  return { id: s.body.share.id, token: s.body.token.access_token, share: s.body.share }
 }
 
-/** Waits for the registry, then creates a partner and one share; returns the share's token. */
-export async function issueShareToken (adminUrl, adminToken, policy, { product = 'orders', attributes } = {}) {
+/** Creates a share of `product` through `policy` (history: all; `quota` if given); returns its token. */
+export async function createShare (adminUrl, adminToken, { partner, product = 'orders', policy, quota }) {
+  return (await createShareWithQuota(adminUrl, adminToken, { partner, product, policy, quota })).token
+}
+
+/** Waits for the registry, then creates a partner and one share (with `quota` if given); returns the share's token. */
+export async function issueShareToken (adminUrl, adminToken, policy, { product = 'orders', attributes, quota } = {}) {
   await waitReady(adminUrl, adminToken)
   const partner = await createPartner(adminUrl, adminToken, attributes)
-  return await createShare(adminUrl, adminToken, { partner, product, policy })
+  return await createShare(adminUrl, adminToken, { partner, product, policy, quota })
 }
 
 /** A random admin token (the gateway needs ≥ 32 characters). */

@@ -19,6 +19,7 @@
 import { fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { withTimeout } from './util.js'
 
 // ---------------------------------------------------------------------------------
 // Parent side
@@ -37,20 +38,26 @@ export class WsLoad {
         if (m.ok) p.resolve(m.result)
         else p.reject(new Error(`load worker ${child.pid}: ${m.error}`))
       })
-      child.on('exit', (code, signal) => {
-        for (const [id, p] of this.pending) {
-          if (p.child === child) { this.pending.delete(id); p.reject(new Error(`load worker ${child.pid} exited (${signal ?? code})`)) }
-        }
-      })
+      child.on('exit', (code, signal) => { this.fail(child, new Error(`load worker ${child.pid} exited (${signal ?? code})`)) })
+      // A fork that could not start emits 'error' and never 'exit'; unhandled, 'error' would end the bench process.
+      child.on('error', (err) => { this.fail(child, new Error(`load worker ${child.pid ?? '(not started)'}: ${err.message}`)) })
     }
   }
 
-  /** Forks `workers` generator processes. */
+  /** Rejects the calls waiting for `child`. */
+  fail (child, err) {
+    for (const [id, p] of this.pending) {
+      if (p.child === child) { this.pending.delete(id); p.reject(err) }
+    }
+  }
+
+  /** Forks `workers` generator processes; resolves once each has answered a ping (30 s at most). */
   static async start (workers) {
     const children = Array.from({ length: workers }, () => fork(fileURLToPath(import.meta.url), ['--ws-load-worker'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
     const load = new WsLoad(children)
     try {
-      await Promise.all(children.map((_c, i) => load.call(i, 'ping')))
+      // A worker that never answers (hung while starting) fails the start too, rather than hang it.
+      await withTimeout(Promise.all(children.map((_c, i) => load.call(i, 'ping'))), 'load workers\' ping', 30_000)
     } catch (err) {
       // A worker that cannot answer: end them all rather than leave them running.
       await load.stop()
@@ -66,7 +73,8 @@ export class WsLoad {
     const id = this.nextId++
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, child })
-      child.send({ id, cmd, ...args })
+      // With a callback, a send on a closed channel (the worker is gone) fails this call instead of emitting 'error'.
+      child.send({ id, cmd, ...args }, (err) => { if (err != null && this.pending.delete(id)) reject(new Error(`load worker ${child.pid}: ${err.message}`)) })
     })
   }
 
@@ -159,9 +167,19 @@ export class WsLoad {
   /** Closes every connection (close handshake, terminate after 5 s). */
   async closeAll () { return await this.all('closeAll') }
 
+  /**
+   * Asks every worker still running to exit and waits until all have; one that has not
+   * exited 5 s later (hung, or it never answered its ping) is killed. Not waiting for the
+   * answer to `exit` itself: a hung worker never sends one, and stop() would hang with it.
+   */
   async stop () {
-    await Promise.allSettled(this.children.map((c, i) => c.exitCode === null ? this.call(i, 'exit').catch(() => {}) : undefined))
-    await Promise.all(this.children.map(c => c.exitCode === null && c.signalCode === null ? new Promise(resolve => { c.once('exit', resolve); setTimeout(() => { c.kill('SIGKILL') }, 5000).unref() }) : undefined))
+    await Promise.all(this.children.map((c, i) => {
+      if (c.exitCode !== null || c.signalCode !== null || c.pid === undefined) return undefined
+      const gone = new Promise(resolve => { c.once('exit', resolve) })
+      this.call(i, 'exit').catch(() => {})
+      const timer = setTimeout(() => { c.kill('SIGKILL') }, 5000)
+      return gone.finally(() => { clearTimeout(timer) })
+    }))
   }
 }
 
