@@ -74,6 +74,14 @@ export function cursorPayload (positions: PartitionOffsets): Buffer {
   return Buffer.from(out.subarray(0, at))
 }
 
+/**
+ * Moves a partition's next offset forward to `next` (never back): how a stream's
+ * position follows the records it passes, on the main thread and in view workers.
+ */
+export function advancePosition (positions: PartitionOffsets, partition: number, next: number): void {
+  if (next > (positions.get(partition) ?? -1)) positions.set(partition, next)
+}
+
 export class CursorCodec {
   /**
    * HMAC-SHA-256 in plain JS with the key's pads hashed once: a cursor is signed

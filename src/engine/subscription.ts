@@ -26,7 +26,7 @@ import type { HeaderValue, KafkaRecord, PartitionOffsets } from '../kafka/types.
 import type { Product } from '../catalog/types.js'
 import type { Logger } from '../observability/logger.js'
 import type { AuditLog } from '../observability/audit.js'
-import { cursorPayload, type CursorCodec } from './cursor.js'
+import { advancePosition, cursorPayload, type CursorCodec } from './cursor.js'
 import { ACCESS_END_REASONS, flat, jsonPrefix, type GapMessage, type StreamEndReason, type StreamMessage } from './messages.js'
 import { NO_HEADERS, decodeRecord, recordHeaders } from './record-decoder.js'
 import { viewRecord } from './record-view.js'
@@ -134,13 +134,15 @@ type CachedView =
     frameFormat: string | undefined
     frame: Frame | undefined
     frames: Map<string, Frame> | undefined
-    /** Replay only: `prefix` is the whole envelope, cursor included (see BatchViews.signedFrom). */
-    signed: boolean
   }
 
 const FILTERED = Object.freeze({ deliver: false, reason: 'filtered' } as const)
 const FILTER_ERROR = Object.freeze({ deliver: false, reason: 'filter_error' } as const)
 
+/** The view of a record that failed the schema check: a `skipped` message. */
+function skippedView (partition: number, offset: number): CachedView {
+  return { deliver: true, type: 'skipped', prefix: jsonPrefix({ type: 'skipped', partition, offset, reason: 'schema' }), alignedCursor: undefined, frameFormat: undefined, frame: undefined, frames: undefined }
+}
 
 /** Replay batches at least this large go to a view worker; smaller ones are not worth the hop. */
 const MIN_WORKER_BATCH = 16
@@ -484,13 +486,11 @@ export class Subscription implements OpenStream {
   }
 
   /** `record` undefined: it failed the schema check (a `skipped` message). */
-  private computeView (partition: number, offset: number, timestamp: number, record: { key: unknown, value: unknown, headers: Record<string, HeaderValue> } | undefined, active: ActiveView | undefined): CachedView {
-    if (record === undefined || active === undefined) {
-      return { deliver: true, type: 'skipped', prefix: jsonPrefix({ type: 'skipped', partition, offset, reason: 'schema' }), alignedCursor: undefined, frameFormat: undefined, frame: undefined, frames: undefined, signed: false }
-    }
+  private computeView (partition: number, offset: number, timestamp: number, record: { key: unknown, value: unknown, headers: Record<string, HeaderValue> } | undefined, active: ActiveView): CachedView {
+    if (record === undefined) return skippedView(partition, offset)
     const view = viewRecord(this.productJson, { partition, offset, timestamp, key: record.key, value: record.value, headers: active.policy.compiled.readsHeaders ? recordHeaders(record.headers) : NO_HEADERS }, active.view, active.policy.version)
     if (!view.delivered) return view.reason === 'filtered' ? FILTERED : FILTER_ERROR
-    return { deliver: true, type: 'record', prefix: view.prefix, alignedCursor: undefined, frameFormat: undefined, frame: undefined, frames: undefined, signed: false }
+    return { deliver: true, type: 'record', prefix: view.prefix, alignedCursor: undefined, frameFormat: undefined, frame: undefined, frames: undefined }
   }
 
   private track (partition: number, offset: number): void {
@@ -539,7 +539,7 @@ export class Subscription implements OpenStream {
         // Past transaction markers and aborted records: nothing to deliver, but the
         // position (and the cursor) moves on, and the hand-over to the tap may be due.
         onPosition: (partition, next) => {
-          this.readPosition(partition, next)
+          advancePosition(this.readPositions, partition, next)
           this.queueReplayItem({ partition, next })
         },
         onFailure: (err) => {
@@ -563,17 +563,14 @@ export class Subscription implements OpenStream {
   private async queueReplay (records: KafkaRecord[]): Promise<void> {
     if (this.stopped || this.mode !== 'replay') return
     const active = this.currentView()
-    const computed = active !== undefined && records.length >= MIN_WORKER_BATCH ? this.deps.viewWorkers?.submit(active.worker, records, this.readPositions) : undefined
-    for (const record of records) this.readPosition(record.partition, record.offset + 1)
+    const workers = this.deps.viewWorkers
+    const computed = workers !== undefined && active !== undefined && records.length >= MIN_WORKER_BATCH ? workers.submit(active.worker, records, this.readPositions) : undefined
+    // Only threads sign from it: without them this per-record work is skipped.
+    if (workers !== undefined) for (const record of records) advancePosition(this.readPositions, record.partition, record.offset + 1)
     this.queueReplayItem({ records, computed })
     while (this.replayQueue.length > MAX_QUEUED_REPLAY_ITEMS && !this.stopped && this.mode === 'replay') {
       await new Promise<void>(resolve => { this.replayQueueWaiters.push(resolve) })
     }
-  }
-
-  /** Where the stream will stand once everything queued is delivered. */
-  private readPosition (partition: number, next: number): void {
-    if (next > (this.readPositions.get(partition) ?? -1)) this.readPositions.set(partition, next)
   }
 
   private queueReplayItem (item: ReplayItem): void {
@@ -613,15 +610,17 @@ export class Subscription implements OpenStream {
 
   private async deliverReplay (records: KafkaRecord[], computed: BatchViews | undefined): Promise<void> {
     const sink = this.sink
-    // The worker signed each record's cursor from where the stream would stand before
-    // this batch: right only if it stands there now (a record's cursor then differs in
-    // the record's own partition only, which is the record's offset + 1).
-    const signed = computed?.signedFrom?.equals(cursorPayload(this.positions)) === true
+    // A thread that signed cursors signed them from where the stream would stand before
+    // this batch: they are right only if it stands there now (a record's cursor then
+    // differs in the record's own partition only, which is the record's offset + 1).
+    // Otherwise its envelopes, cursor included, are of no use: computed here instead.
+    const signed = computed?.signedFrom !== undefined
+    const usable = computed !== undefined && (!signed || computed.signedFrom?.equals(cursorPayload(this.positions)) === true)
     for (let i = 0; i < records.length; i++) {
       // Views a worker computed: chunk by chunk, the next one computed while this one
       // is written. Records whose binding changed since (a policy reload mid-batch),
       // and chunks a worker failed, are computed here.
-      const chunk = computed?.chunks[(i / VIEW_CHUNK_RECORDS) | 0]
+      const chunk = usable ? computed.chunks[(i / VIEW_CHUNK_RECORDS) | 0] : undefined
       if (chunk !== undefined && chunk.result === undefined) await chunk.done
       const record = records[i] as KafkaRecord
       if (sink.closed) { void this.stop('client_closed'); return }
@@ -634,7 +633,7 @@ export class Subscription implements OpenStream {
       this.positions.set(record.partition, record.offset + 1)
       const result = chunk?.result
       const computedHere = result == null || computed?.bindingKey !== active.worker.key
-      const view = computedHere ? this.replayView(record, active) : this.computedView(record, result, i % VIEW_CHUNK_RECORDS, signed)
+      const view = computedHere ? this.replayView(record, active) : this.computedView(record, result, i % VIEW_CHUNK_RECORDS)
       if (!view.deliver) {
         this.countFiltered(view.reason)
         continue
@@ -642,7 +641,8 @@ export class Subscription implements OpenStream {
       if (view.type === 'skipped') this.countSkipped()
       else { this.delivered++; this.track(record.partition, record.offset) }
       let frame: Frame
-      if (view.signed) frame = sink.format.frame(view, view.prefix, envelopeCursor(view.prefix))
+      // A thread's record envelope is whole when it signed the cursor.
+      if (!computedHere && signed && view.type === 'record') frame = sink.format.frame(view, view.prefix, envelopeCursor(view.prefix))
       else {
         const cursor = this.cursor()
         frame = sink.format.frame(view, view.prefix + cursor + '"}', cursor)
@@ -661,19 +661,16 @@ export class Subscription implements OpenStream {
     return this.computeView(record.partition, record.offset, record.timestamp, decoded.ok ? { key: decoded.key, value: decoded.value, headers: record.headers } : undefined, active)
   }
 
-  /**
-   * A replayed record's view as a view worker computed it (record `i` of its chunk).
-   * `signed`: its text is the whole envelope, cursor included.
-   */
-  private computedView (record: KafkaRecord, result: ViewJobResult, i: number, signed: boolean): CachedView {
+  /** A replayed record's view as a view worker computed it (record `i` of its chunk). */
+  private computedView (record: KafkaRecord, result: ViewJobResult, i: number): CachedView {
     const kind = result.kinds[i]
     switch (kind) {
-      case VIEW_RECORD: return { deliver: true, type: 'record', prefix: resultText(result, i), alignedCursor: undefined, frameFormat: undefined, frame: undefined, frames: undefined, signed }
+      case VIEW_RECORD: return { deliver: true, type: 'record', prefix: resultText(result, i), alignedCursor: undefined, frameFormat: undefined, frame: undefined, frames: undefined }
       case VIEW_FILTERED: return FILTERED
       case VIEW_FILTER_ERROR: return FILTER_ERROR
       default:
         this.quarantine(record, kind === VIEW_SKIPPED_NOT_JSON ? 'not_json' : kind === VIEW_SKIPPED_KEY_NOT_JSON ? 'key_not_json' : 'schema', resultText(result, i))
-        return this.computeView(record.partition, record.offset, record.timestamp, undefined, undefined)
+        return skippedView(record.partition, record.offset)
     }
   }
 

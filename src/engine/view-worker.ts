@@ -12,7 +12,7 @@ import type { KeyFormat } from '../catalog/types.js'
 import { NO_HEADERS, decodeRecord } from './record-decoder.js'
 import { viewRecord } from './record-view.js'
 import { flat } from './messages.js'
-import { CursorCodec, cursorPayload } from './cursor.js'
+import { CursorCodec, advancePosition, cursorPayload } from './cursor.js'
 import type { PartitionOffsets } from '../kafka/types.js'
 import {
   LAYOUT_KEY_LENGTH, LAYOUT_KEY_START, LAYOUT_PARTITION, LAYOUT_VALUE_LENGTH, LAYOUT_VALUE_START, LAYOUT_WORDS,
@@ -95,7 +95,7 @@ function run (job: ViewJob): ViewJobResult {
     }
     // The stream's position right after this record, as Subscription.positions will be
     // (records below it are skipped there and do not move it).
-    if (positions !== undefined && record.offset + 1 > (positions.get(record.partition) ?? -1)) positions.set(record.partition, record.offset + 1)
+    if (positions !== undefined) advancePosition(positions, record.partition, record.offset + 1)
     const decoded = decodeRecord(binding.product, record)
     if (!decoded.ok) {
       kinds[i] = SKIPPED_KIND[decoded.reason]

@@ -17,7 +17,7 @@ import { Worker } from 'node:worker_threads'
 import type { KafkaRecord } from '../kafka/types.js'
 import type { Logger } from '../observability/logger.js'
 import { headerText } from './record-decoder.js'
-import { cursorPayload } from './cursor.js'
+import { advancePosition, cursorPayload } from './cursor.js'
 import {
   LAYOUT_KEY_LENGTH, LAYOUT_KEY_START, LAYOUT_PARTITION, LAYOUT_VALUE_LENGTH, LAYOUT_VALUE_START, LAYOUT_WORDS,
   NUMBER_OFFSET, NUMBER_TIMESTAMP, NUMBER_WORDS,
@@ -89,8 +89,9 @@ class ViewThread {
   private readonly reported = new Set<string>()
 
   constructor (url: URL, workerData: ViewWorkerData, stats: ViewWorkerPool['stats'], logger: Logger, private readonly onExit: (thread: ViewThread, err: Error | undefined) => void) {
-    // Bounded like everything else: a thread holds one chunk's records and its compiled bindings.
-    this.worker = new Worker(url, { workerData })
+    // A thread holds the chunks in flight (each replay queues at most a few batches) and
+    // at most BINDINGS_PER_THREAD compiled bindings; its heap is bounded all the same.
+    this.worker = new Worker(url, { workerData, resourceLimits: { maxOldGenerationSizeMb: 256 } })
     this.worker.unref()
     this.worker.on('online', () => { this.online = true })
     this.worker.on('message', (result: ViewJobResult) => {
@@ -211,7 +212,7 @@ export class ViewWorkerPool {
       if (at !== undefined) {
         for (let i = from; i < to; i++) {
           const { partition, offset } = records[i] as KafkaRecord
-          if (offset + 1 > (at.get(partition) ?? -1)) at.set(partition, offset + 1)
+          advancePosition(at, partition, offset + 1)
         }
       }
     }
